@@ -1,0 +1,177 @@
+"""The public library API: encode, decode, open (and the CLI is a thin layer over these)."""
+import builtins
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .errors import FormatError, InputError, LcodecError, ModelError
+from .formats import container
+from .models import registry
+
+DEFAULT_QUALITY = {"walloc-rgb": 2}
+_codecs = {}
+
+
+def _device(device):
+    from .cli.devices import pick_device
+    return pick_device(device)
+
+
+def get_codec(name, quality, device="cpu"):
+    """A loaded codec (cached per model, quality and device)."""
+    spec = registry.model_spec(name)
+    dev = _device(device)
+    key = (name, quality, str(dev))
+    if key not in _codecs:
+        if spec["family"] == "walloc" and spec["modality"] == "image":
+            from .models.walloc_image import WallocImageCodec
+            _codecs[key] = WallocImageCodec(name, quality, dev)
+        else:
+            raise ModelError(f"model '{name}' has no codec in this version")
+    return _codecs[key]
+
+
+def _read_bytes(src):
+    if isinstance(src, (bytes, bytearray, memoryview)):
+        return bytes(src)
+    path = os.fspath(src)
+    if os.path.isdir(path):
+        raise InputError(f"{path}: is a directory, expected an .lcf file")
+    try:
+        with builtins.open(path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def encode(src, model="walloc-rgb", quality=None, device="auto", notes=None):
+    """Compress an image (path, or H x W x 3 uint8 array) to .lcf bytes."""
+    from .io.images import check_array, read_image
+    spec = registry.model_spec(model)
+    quality = DEFAULT_QUALITY.get(model, min(spec["qualities"])) if quality is None else quality
+    registry.quality_spec(model, quality)
+    if isinstance(src, np.ndarray):
+        pixels, conv = check_array(src), []
+    else:
+        pixels, conv = read_image(src)
+        pixels = check_array(pixels)
+    if notes is not None:
+        notes.extend(conv)
+    codec = get_codec(model, quality, device)
+    from .codec.coder import CODER_NAME, coder_version
+    from .codec.tiling import tile_grid
+    h, w, _ = pixels.shape
+    grid = tile_grid(h, w, codec.tile)
+    payloads = [codec.encode_tile(pixels[y:y + th, x:x + tw]) for y, x, th, tw in grid]
+    e = codec.entry
+    header = {"modality": "image", "width": w, "height": h, "channels": 3, "dtype": "uint8",
+              "model": model, "model_version": e["version"], "quality": quality,
+              "weights_sha256": e["weights_sha256"], "tables_sha256": e["tables_sha256"],
+              "coder": CODER_NAME, "coder_version": coder_version(),
+              "tile_size": codec.tile, "tiles": len(grid)}
+    return container.write(header, payloads, {"notes": conv} if conv else None)
+
+
+class LcfFile:
+    """A parsed .lcf file: header fields, sizes, and access to its latents and pixels."""
+
+    def __init__(self, data, tolerate_damage=False):
+        self.container = container.read(data, tolerate_damage)
+        self.header = self.container.header
+
+    def info(self):
+        h = self.header
+        out = {"format_version": f"{self.container.major}.{self.container.minor}",
+               "modality": h["modality"], "model": h["model"], "model_version": h["model_version"],
+               "quality": h["quality"], "bytes": self.container.size,
+               "header_bytes": self.container.header_bytes, "tiles": h["tiles"],
+               "coder": f'{h["coder"]} {h["coder_version"]}',
+               "weights_sha256": h["weights_sha256"], "tables_sha256": h["tables_sha256"]}
+        if h["modality"] == "image":
+            out.update(width=h["width"], height=h["height"], channels=h["channels"],
+                       bpp=round(self.container.size * 8 / (h["width"] * h["height"]), 5))
+        if self.container.meta:
+            out["meta"] = self.container.meta
+        return out
+
+    def codec(self, device="auto"):
+        """The installed codec this file was made with, or a clear error naming what is missing."""
+        h = self.header
+        try:
+            spec = registry.model_spec(h["model"])
+            registry.quality_spec(h["model"], h["quality"])
+            entry = registry.weights_entry(h["model"], h["quality"])
+        except ModelError as e:
+            raise ModelError(f"file needs {h['model']} q{h['quality']} v{h['model_version']}: {e}") from None
+        if (entry["version"], entry["weights_sha256"], entry["tables_sha256"]) != \
+                (h["model_version"], h["weights_sha256"], h["tables_sha256"]):
+            raise ModelError(f"file was made with {h['model']} q{h['quality']} version {h['model_version']} "
+                             f"(weights {h['weights_sha256'][:12]}), but version {entry['version']} "
+                             f"(weights {entry['weights_sha256'][:12]}) is installed")
+        if spec["modality"] != h["modality"]:
+            raise FormatError("header modality does not match its model")
+        return get_codec(h["model"], h["quality"], device)
+
+    def _tiles(self, device):
+        from .codec.tiling import tile_grid
+        codec = self.codec(device)
+        if codec.tile != self.header["tile_size"]:
+            raise FormatError("header tile size does not match the model")
+        grid = tile_grid(self.header["height"], self.header["width"], codec.tile)
+        return codec, grid
+
+    def latents(self, device="cpu", tile=0):
+        """Dequantized latents of one tile, without running the synthesis network."""
+        codec, grid = self._tiles(device)
+        if not 0 <= tile < len(grid):
+            raise LcodecError(f"tile {tile} out of range (file has {len(grid)})")
+        _, _, th, tw = grid[tile]
+        return codec.latents(self.container.tiles[tile], th, tw).to(device)
+
+    def decode(self, device="auto"):
+        codec, grid = self._tiles(device)
+        out = np.empty((self.header["height"], self.header["width"], 3), dtype=np.uint8)
+        for i, (y, x, th, tw) in enumerate(grid):
+            out[y:y + th, x:x + tw] = codec.decode_tile(self.container.tiles[i], th, tw)
+        return out
+
+
+def open(src):  # noqa: A001 - the documented library name
+    """Parse an .lcf file (path or bytes); raises FormatError on any defect."""
+    return LcfFile(_read_bytes(src))
+
+
+def decode(src, device="auto"):
+    """Decode an .lcf file (path or bytes) to an H x W x 3 uint8 array."""
+    return open(src).decode(device)
+
+
+def list_models():
+    return registry.list_models()
+
+
+def write_atomic(path, data, force=False):
+    """Write bytes to path via a temporary file and a rename: never a partial or clobbered file."""
+    from .errors import OutputError
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory")
+    if path.exists() and not force:
+        raise OutputError(f"{path}: already exists (use --force to overwrite)")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with builtins.open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
+

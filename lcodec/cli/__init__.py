@@ -1,0 +1,1 @@
+"""The lcodec command line (click). Thin: parse, call the library, print."""

@@ -1,0 +1,129 @@
+"""Entry point of the `lcodec` command. Commands import torch lazily, so --help, info and
+models answer at once. Every LcodecError becomes one line on stderr and exit status 1."""
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from ..errors import LcodecError
+from .train_cmd import train_cmd
+
+
+class Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except LcodecError as e:
+            click.echo(f"lcodec: error: {e}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("lcodec: interrupted", err=True)
+            sys.exit(130)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lcodec")
+def cli():
+    """lcodec: learned image and audio compression in a versioned container (.lcf)."""
+
+
+def _input_file(path):
+    p = Path(path)
+    if p.is_dir():
+        raise LcodecError(f"{path}: is a directory, expected a file")
+    if not p.exists():
+        raise LcodecError(f"{path}: no such file")
+    return p
+
+
+@cli.command()
+@click.argument("input")
+@click.option("-o", "--output", default=None, help="Output .lcf file [default: INPUT with .lcf].")
+@click.option("-m", "--model", default="walloc-rgb", show_default=True, help="Model name (see `lcodec models`).")
+@click.option("-q", "--quality", type=int, default=None, help="Quality level (model default if omitted).")
+@click.option("--device", default="auto", show_default=True, help="auto|cpu|cuda")
+@click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
+def encode(input, output, model, quality, device, force):
+    """Compress an image into an .lcf file."""
+    from .. import api
+    src = _input_file(input)
+    out = Path(output) if output else src.with_suffix(".lcf")
+    if out.exists() and not force:
+        raise LcodecError(f"{out}: already exists (use --force to overwrite)")
+    notes = []
+    t = time.time()
+    data = api.encode(src, model=model, quality=quality, device=device, notes=notes)
+    dt = time.time() - t
+    api.write_atomic(out, data, force=force)
+    for n in notes:
+        click.echo(f"note: {n}", err=True)
+    info = api.open(data).info()
+    click.echo(f"{src} -> {out}: {info['width']}x{info['height']}, {len(data)} bytes, "
+               f"{info['bpp']:.4f} bpp, {info['model']} q{info['quality']}, {dt:.2f} s")
+
+
+@cli.command()
+@click.argument("input")
+@click.option("-o", "--output", default=None, help="Output image (.png, .bmp, .tif) [default: INPUT with .png].")
+@click.option("--device", default="auto", show_default=True, help="auto|cpu|cuda")
+@click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
+def decode(input, output, device, force):
+    """Decode an .lcf file to an image."""
+    import io
+    from PIL import Image
+    from .. import api
+    src = _input_file(input)
+    out = Path(output) if output else src.with_suffix(".png")
+    fmt = {".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM"}.get(out.suffix.lower())
+    if fmt is None:
+        raise LcodecError(f"{out}: unsupported output type (use .png, .bmp, .tif or .ppm)")
+    if out.exists() and not force:
+        raise LcodecError(f"{out}: already exists (use --force to overwrite)")
+    t = time.time()
+    pixels = api.decode(src, device=device)
+    dt = time.time() - t
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buf, format=fmt)
+    api.write_atomic(out, buf.getvalue(), force=force)
+    click.echo(f"{src} -> {out}: {pixels.shape[1]}x{pixels.shape[0]}, {dt:.2f} s")
+
+
+@cli.command()
+@click.argument("input")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def info(input, as_json):
+    """Show the header of an .lcf file (no model is loaded)."""
+    from .. import api
+    fields = api.open(_input_file(input)).info()
+    if as_json:
+        click.echo(json.dumps(fields, indent=1))
+        return
+    for k, v in fields.items():
+        click.echo(f"{k:15s} {v}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def models(as_json):
+    """List the installed models, their quality levels and validation figures."""
+    from ..models.registry import list_models
+    ms = list_models()
+    if as_json:
+        click.echo(json.dumps(ms, indent=1))
+        return
+    for m in ms:
+        click.echo(f"{m['name']}  ({m['modality']}, version {m['version']}): {m['description']}")
+        for q, lv in m["levels"].items():
+            val = lv.get("val") or {}
+            fig = f"val {val['bpp']:.3f} bpp, {val['psnr']:.2f} dB" if val else "not installed"
+            sha = (lv.get("weights_sha256") or "")[:12]
+            click.echo(f"  -q {q}  {lv['note']:28s} {fig:28s} {sha}")
+
+
+cli.add_command(train_cmd)
+
+
+def main():
+    cli()

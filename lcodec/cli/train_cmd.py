@@ -1,0 +1,49 @@
+"""`lcodec train MODEL`: the one training entry point (heavy imports stay inside)."""
+import click
+
+
+@click.command("train")
+@click.argument("model")
+@click.option("-q", "--quality", type=int, required=True, help="Quality level to train.")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False), required=True,
+              help="Folder of training images.")
+@click.option("--val", "val_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Held-out folder for periodic validation.")
+@click.option("--minutes", type=float, default=10.0, show_default=True, help="Wall-clock budget.")
+@click.option("--resume", is_flag=True, help="Continue from RUN_DIR/last.pt.")
+@click.option("--device", default="auto", show_default=True, help="auto|cpu|cuda")
+@click.option("--run-dir", default=None, help="Checkpoints and logs [default: runs/MODEL-qN].")
+@click.option("--batch", type=int, default=8, show_default=True)
+@click.option("--crop", type=int, default=128, show_default=True, help="Crop size (doubled for the last 40%).")
+@click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate.")
+@click.option("--no-pca", is_flag=True, help="Random init instead of the PCA initialisation.")
+@click.option("--threads", type=int, default=None, help="torch threads (default: all cores).")
+@click.option("--export", "export_version", type=int, default=None,
+              help="After training, export fp16 weights + frozen tables as this model version.")
+def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_dir, batch, crop, lr,
+              no_pca, threads, export_version):
+    """Train MODEL at quality -q on a folder of data, for --minutes of wall time."""
+    import sys
+    import torch
+    from ..models.registry import model_spec
+    from .devices import pick_device
+    if threads:
+        torch.set_num_threads(threads)
+    spec = model_spec(model)
+    dev = pick_device(device)
+    run_dir = run_dir or f"runs/{model}-q{quality}"
+    if spec["family"] != "walloc" or spec["modality"] != "image":
+        raise click.ClickException(f"training for {model} is not available in this version")
+    from pathlib import Path
+    from ..train import walloc_train
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(run_dir) / "commands.txt", "a") as f:  # the ledger records every invocation
+        f.write(" ".join(["lcodec"] + sys.argv[1:]) + "\n")
+    rec, state = walloc_train.run(model, quality, data_dir, val_dir, minutes, resume, dev, run_dir,
+                                  batch=batch, crop=crop, lr=lr, pca=not no_pca)
+    if export_version is not None:
+        from ..train import export
+        export.export_walloc(model, quality, run_dir, data_dir, val_dir, export_version,
+                             commands=(Path(run_dir) / "commands.txt").read_text().splitlines(),
+                             device=str(dev), steps=state.step,
+                             minutes=state.elapsed / 60, batch=batch, crop=crop)

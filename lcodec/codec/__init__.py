@@ -1,0 +1,1 @@
+"""Entropy coding on constriction: frozen tables, escapes, context models, tiling."""

@@ -1,0 +1,186 @@
+"""Context-modelled coding of integer latent planes (C x h x w), e.g. WaLLoC's latents.
+
+Static per-channel tables ignore what a lossless image coder exploits: smooth channels are
+predictable from their neighbours, and the size of a symbol follows the local activity and
+the previous channel. This coder keeps every table static and every context an integer
+computed from already-decoded symbols, so decoding is exact on any device:
+
+* channels are coded in order; each plane is coded coarse-to-fine by interpolation: the
+  even-even subgrid first (recursively), then the odd-odd points from their 4 diagonal
+  neighbours, then the remaining points from their 4 axial neighbours;
+* per channel, a prediction mode chosen at fit time: mean of the 4 neighbours, or 0;
+* the table of a symbol is chosen by (channel, activity bin, cross-channel bin), where
+  activity = sum |neighbour - prediction| and the cross-channel bin quantizes the local
+  high-pass energy of all earlier channels (3x3 box sums of |9 s - box3(s)|, integers).
+
+Each stage's symbols are grouped by table and coded group by group (vectorized).
+"""
+from functools import lru_cache
+
+import numpy as np
+
+from .coder import Decoder, Encoder
+from .tables import TableSet
+
+SBIN_EDGES = np.array([1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192])
+CBIN_EDGES = np.array([1, 2, 3, 4, 6, 8, 12, 16, 24, 32])
+NS = len(SBIN_EDGES) + 2   # activity bins + one for the base stage (no neighbours)
+NC = len(CBIN_EDGES) + 1
+
+
+@lru_cache(maxsize=64)
+def plan(h, w):
+    """Stages of one h x w plane: list of (positions, neighbours 4 x n or None)."""
+    return tuple(_plan(np.arange(h * w).reshape(h, w)))
+
+
+def _plan(g):
+    gh, gw = g.shape
+    if gh < 3 or gw < 3:
+        return [(g.ravel(), None)]
+    p0, p1, p2, p3 = g[0::2, 0::2], g[1::2, 1::2], g[0::2, 1::2], g[1::2, 0::2]
+    r0, c0 = p0.shape
+    r1, c1 = p1.shape
+
+    def take(src, rows, cols):
+        return src[np.clip(rows, 0, src.shape[0] - 1)][:, np.clip(cols, 0, src.shape[1] - 1)]
+
+    i1, j1 = np.arange(r1), np.arange(c1)
+    nb1 = [take(p0, i1, j1), take(p0, i1, j1 + 1), take(p0, i1 + 1, j1), take(p0, i1 + 1, j1 + 1)]
+    i2, j2 = np.arange(p2.shape[0]), np.arange(p2.shape[1])
+    nb2 = [take(p0, i2, j2), take(p0, i2, j2 + 1), take(p1, i2 - 1, j2), take(p1, i2, j2)]
+    i3, j3 = np.arange(p3.shape[0]), np.arange(p3.shape[1])
+    nb3 = [take(p0, i3, j3), take(p0, i3 + 1, j3), take(p1, i3, j3 - 1), take(p1, i3, j3)]
+    stages = _plan(p0)
+    for pos, nb in ((p1, nb1), (p2, nb2), (p3, nb3)):
+        stages.append((pos.ravel(), np.stack([n.ravel() for n in nb])))
+    return stages
+
+
+def stage_context(flat, c, pos, nb, predict, cross):
+    """(prediction, table id) of every position of a stage, from decoded symbols only."""
+    n = len(pos)
+    if nb is None:
+        mu = np.zeros(n, dtype=np.int64)
+        sbin = np.full(n, NS - 1, dtype=np.int64)
+    else:
+        v = flat[nb]
+        mu = (v.sum(0) + 2) // 4 if predict else np.zeros(n, dtype=np.int64)
+        act = np.abs(v - mu).sum(0)
+        sbin = np.searchsorted(SBIN_EDGES, act, side="right")
+    cbin = np.searchsorted(CBIN_EDGES, cross[pos], side="right") if cross is not None \
+        else np.zeros(n, dtype=np.int64)
+    return mu, (c * NS + sbin) * NC + cbin
+
+
+def _groups(tid):
+    order = np.argsort(tid, kind="stable")
+    ids, starts, counts = np.unique(tid[order], return_index=True, return_counts=True)
+    return order, ids, starts, counts
+
+
+def box3(a):
+    """Integer 3x3 box sums with replicated edges."""
+    h, w = a.shape
+    p = np.pad(a, 1, mode="edge")
+    return sum(p[i:i + h, j:j + w] for i in range(3) for j in range(3))
+
+
+def highpass_energy(plane):
+    return np.abs(9 * plane - box3(plane))
+
+
+def cross_context(energy, c):
+    """Mean local high-pass energy of channels 0..c-1 (None for channel 0)."""
+    return (box3(energy) // (9 * c)).ravel() if c else None
+
+
+def walk(planes, predict):
+    """Yield (c, positions, prediction, table ids, symbols) of every stage in coding order."""
+    c_count, h, w = planes.shape
+    planes = planes.astype(np.int64)
+    flat = planes.reshape(c_count, -1)
+    energy = np.zeros((h, w), dtype=np.int64)
+    for c in range(c_count):
+        cross = cross_context(energy, c)
+        for pos, nb in plan(h, w):
+            mu, tid = stage_context(flat[c], c, pos, nb, predict[c], cross)
+            yield c, pos, mu, tid, flat[c][pos]
+        energy += highpass_energy(planes[c])
+
+
+class LatentCoder:
+    def __init__(self, tables: TableSet):
+        self.tables = tables
+        self.predict = tables.extra["predict"].astype(bool)
+
+    def encode(self, planes):
+        """planes: C x h x w integers -> bytes."""
+        enc = Encoder()
+        for _c, _pos, mu, tid, sym in walk(planes, self.predict):
+            res = sym - mu
+            order, ids, starts, counts = _groups(tid)
+            for t, s, k in zip(ids, starts, counts):
+                enc.encode(res[order[s:s + k]], self.tables, int(t))
+        return enc.finish()
+
+    def decode(self, data, shape):
+        c_count, h, w = shape
+        dec = Decoder(data)
+        flat = np.zeros((c_count, h * w), dtype=np.int64)
+        energy = np.zeros((h, w), dtype=np.int64)
+        for c in range(c_count):
+            cross = cross_context(energy, c)
+            for pos, nb in plan(h, w):
+                mu, tid = stage_context(flat[c], c, pos, nb, self.predict[c], cross)
+                res = np.empty(len(pos), dtype=np.int64)
+                order, ids, starts, counts = _groups(tid)
+                for t, s, k in zip(ids, starts, counts):
+                    res[order[s:s + k]] = dec.decode(int(k), self.tables, int(t))
+                flat[c][pos] = res + mu
+            energy += highpass_energy(flat[c].reshape(h, w))
+        return flat.reshape(c_count, h, w)
+
+
+def fit(samples, channels, max_symbol, alpha=4.0):
+    """Frozen tables from training latents (a list of C x h x w arrays).
+
+    The prediction mode of each channel is the one with the lower empirical code length."""
+    span = 4 * max_symbol + 1            # residuals lie in [-2M, 2M]
+    counts = {mode: _count(samples, np.full(channels, mode), span, max_symbol) for mode in (False, True)}
+    predict = np.zeros(channels, dtype=bool)
+    for c in range(channels):
+        sl = slice(c * NS * NC, (c + 1) * NS * NC)
+        bits = {m: _code_length(counts[m][sl]) for m in (False, True)}
+        predict[c] = bits[True] < bits[False]
+    # contexts of later channels may depend on earlier channels' modes: count again with the final modes
+    cnt = _count(samples, predict, span, max_symbol)
+    pmfs, los = [], []
+    for c in range(channels):
+        block = cnt[c * NS * NC:(c + 1) * NS * NC]
+        pooled = block.sum(0).astype(np.float64)
+        nz = np.flatnonzero(pooled)
+        a, b = (nz.min() - 1, nz.max() + 1) if nz.size else (2 * max_symbol - 1, 2 * max_symbol + 1)
+        a, b = max(a, 0), min(b, span - 1)
+        prior = (pooled[a:b + 1] + 0.01) / (pooled[a:b + 1] + 0.01).sum()
+        for row in block:
+            p = row[a:b + 1] + alpha * prior
+            p = p / p.sum()
+            pmfs.append(np.append(p * (1 - 1e-5), 1e-5))   # last entry: escape
+            los.append(a - 2 * max_symbol)
+    return TableSet.from_pmfs(pmfs, los, extra={"predict": predict.astype(np.int64)})
+
+
+def _count(samples, predict, span, max_symbol):
+    cnt = np.zeros((len(predict) * NS * NC, span), dtype=np.int64)
+    for planes in samples:
+        for _c, _pos, mu, tid, sym in walk(planes, predict):
+            np.add.at(cnt, (tid, sym - mu + 2 * max_symbol), 1)
+    return cnt
+
+
+def _code_length(cnt):
+    tot = cnt.sum(1, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(cnt > 0, cnt / np.maximum(tot, 1), 1)
+    return float(-(cnt * np.log2(p)).sum())

@@ -1,0 +1,1 @@
+"""The .lcf container (see FORMAT.md)."""

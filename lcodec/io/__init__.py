@@ -1,0 +1,1 @@
+"""Reading and writing the media files lcodec compresses (images; audio has its own module)."""

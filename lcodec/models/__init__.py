@@ -1,0 +1,1 @@
+"""Codec models, the registry and shipped weights."""

@@ -1,0 +1,100 @@
+"""The model registry: names, modalities, quality levels and their architectures, and the
+shipped weight files with their sha256 (from weights/index.json). Imports no torch, so
+`lcodec models` answers at once."""
+import hashlib
+import json
+from pathlib import Path
+
+from ..errors import ModelError
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+INDEX = WEIGHTS_DIR / "index.json"
+
+# Architecture and training settings per model and quality (lowest rate first).
+# `step` is the initial quantization step of the latents (before learning); `lmbda` > 0 adds
+# the rate of the latents under per-channel densities to the loss (rate-aware WaLLoC).
+MODELS = {
+    "walloc-rgb": {
+        "modality": "image",
+        "family": "walloc",
+        "description": "WaLLoC: CDF 9/7 wavelet packets (J=3) + linear 1x1 encoder + residual decoder",
+        "qualities": {
+            1: {"latent": 12, "step": 0.15, "lmbda": 2.0e-3, "note": "16x reduction, rate-aware"},
+            2: {"latent": 12, "step": 0.15, "lmbda": 0.0, "note": "16x reduction (paper)"},
+            3: {"latent": 48, "step": 0.08, "lmbda": 0.0, "note": "4x reduction (paper)"},
+        },
+        "arch": {"channels": 3, "levels": 3, "hidden": 128, "blocks": 4, "bits": 8, "dims": 2},
+        "tile": 1024,
+    },
+}
+
+
+def model_spec(name):
+    if name not in MODELS:
+        raise ModelError(f"unknown model '{name}' (installed: {', '.join(sorted(MODELS))})")
+    return MODELS[name]
+
+
+def quality_spec(name, quality):
+    spec = model_spec(name)
+    if quality not in spec["qualities"]:
+        qs = ", ".join(str(q) for q in sorted(spec["qualities"]))
+        raise ModelError(f"model '{name}' has no quality {quality} (valid: {qs})")
+    return spec["qualities"][quality]
+
+
+def load_index():
+    if not INDEX.exists():
+        return {}
+    return json.loads(INDEX.read_text())
+
+
+def weights_entry(name, quality):
+    """The shipped weights record for (name, quality): files, sha256s, version, ledger figures."""
+    quality_spec(name, quality)
+    entry = load_index().get(f"{name}/q{quality}")
+    if entry is None:
+        raise ModelError(f"no trained weights installed for {name} q{quality}")
+    return entry
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verified_path(entry, key):
+    """Path of a shipped file, after checking its sha256 against the registry."""
+    path = WEIGHTS_DIR / entry[key]
+    if not path.exists():
+        raise ModelError(f"weights file {entry[key]} is missing from the installation")
+    digest = sha256_file(path)
+    if digest != entry[key.replace("file", "sha256")]:
+        raise ModelError(f"weights file {entry[key]} does not match its registered sha256")
+    return path
+
+
+def list_models():
+    """One dict per model: name, modality, qualities (lowest rate first), version, sha256s, ledger."""
+    index = load_index()
+    out = []
+    for name, spec in MODELS.items():
+        qualities = sorted(spec["qualities"])
+        per_q = {}
+        for q in qualities:
+            e = index.get(f"{name}/q{q}")
+            per_q[str(q)] = {"note": spec["qualities"][q].get("note", ""), "installed": e is not None,
+                             **({k: e[k] for k in ("version", "weights_sha256", "tables_sha256", "val")
+                                 if k in e} if e else {})}
+        versions = sorted({v["version"] for v in per_q.values() if "version" in v})
+        out.append({
+            "name": name, "modality": spec["modality"], "family": spec["family"],
+            "description": spec["description"], "qualities": qualities,
+            "version": versions[-1] if versions else None,
+            "sha256": {q: v.get("weights_sha256") for q, v in per_q.items()},
+            "levels": per_q,
+        })
+    return out

@@ -1,0 +1,68 @@
+"""walloc-rgb as a codec: tiles of uint8 pixels <-> entropy-coded latent bytes."""
+import numpy as np
+import torch
+
+from ..codec.context import LatentCoder
+from ..codec.tables import TableSet
+from ..errors import FormatError
+from .registry import model_spec, quality_spec, verified_path, weights_entry
+from .walloc import WaLLoC
+
+
+def load_state(path):
+    """fp16 shipped weights (weights_only load: no pickle) -> float32 state dict."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return {k: v.float() for k, v in state.items()}
+
+
+class WallocImageCodec:
+    def __init__(self, name, quality, device):
+        spec = model_spec(name)
+        self.entry = weights_entry(name, quality)
+        self.model = WaLLoC(latent=quality_spec(name, quality)["latent"], **spec["arch"])
+        self.model.load_state_dict(load_state(verified_path(self.entry, "weights_file")))
+        self.model.eval().to(device)
+        self.device = device
+        self.tile = spec["tile"]
+        self.thresholds = self.model.thresholds()
+        tables = TableSet.from_bytes(verified_path(self.entry, "tables_file").read_bytes())
+        self.coder = LatentCoder(tables)
+        self.stride = self.model.stride()
+
+    def latent_shape(self, h, w):
+        s = self.stride
+        return (self.model.latent, -(-h // s), -(-w // s))
+
+    def _pad(self, pixels):
+        h, w, _ = pixels.shape
+        _, lh, lw = self.latent_shape(h, w)
+        return np.pad(pixels, ((0, lh * self.stride - h), (0, lw * self.stride - w), (0, 0)), mode="edge")
+
+    def symbols(self, pixels):
+        """H x W x 3 uint8 -> latent x h x w int symbols (deterministic)."""
+        x = torch.from_numpy(self._pad(pixels)).permute(2, 0, 1)[None].to(self.device)
+        x = x.float() / 255.0 - 0.5
+        return self.model.symbols(x, self.thresholds)[0].cpu().numpy()
+
+    def encode_tile(self, pixels):
+        return self.coder.encode(self.symbols(pixels))
+
+    def decode_symbols(self, payload, h, w):
+        sym = self.coder.decode(payload, self.latent_shape(h, w))
+        m = self.model.max_symbol
+        if np.abs(sym).max(initial=0) > m:
+            raise FormatError("decoded latent symbol out of range (corrupt tile)")
+        return sym
+
+    def latents(self, payload, h, w):
+        """The companded latent (latent x h/8 x w/8 float): what compressed-domain models consume."""
+        return torch.from_numpy(self.decode_symbols(payload, h, w).astype(np.float32))
+
+    def synthesize(self, sym, h, w):
+        with torch.no_grad():
+            x = self.model.reconstruct(torch.from_numpy(sym)[None].to(self.device).float())
+        x = torch.round((x[0] + 0.5) * 255.0).clamp(0, 255).to(torch.uint8)
+        return x.permute(1, 2, 0).cpu().numpy()[:h, :w]
+
+    def decode_tile(self, payload, h, w):
+        return self.synthesize(self.decode_symbols(payload, h, w), h, w)

@@ -1,0 +1,1 @@
+"""Training: one entry point (`lcodec train MODEL`) for every model family."""

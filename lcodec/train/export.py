@@ -1,0 +1,97 @@
+"""Export a trained run as shipped weights: fp16 weights, frozen context tables fitted on the
+training latents of exactly those fp16 weights, the registry entry, and the ledger record
+(validation measured through the real encoder, entropy coder and container)."""
+import datetime
+import json
+import math
+import os
+import platform
+import time
+
+import numpy as np
+import torch
+
+from ..codec import context
+from ..codec.tiling import tile_grid
+from ..models import registry
+from ..models.registry import WEIGHTS_DIR, sha256_file
+from .ledger import LEDGER
+from . import data
+from .walloc_train import build
+
+
+
+def _replace_index_entry(key, entry):
+    index = registry.load_index()
+    old = index.get(key)
+    index[key] = entry
+    tmp = registry.INDEX.with_suffix(".tmp")
+    tmp.write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, registry.INDEX)
+    if old:  # the old version is no longer installed: its files go, its ledger record stays
+        for k in ("weights_file", "tables_file"):
+            if old.get(k) and old[k] not in (entry["weights_file"], entry["tables_file"]):
+                (WEIGHTS_DIR / old[k]).unlink(missing_ok=True)
+
+
+def export_walloc(name, quality, run_dir, data_dir, val_dir, version, commands, device, steps, minutes,
+                  batch, crop):
+    from .. import api
+    model = build(name, quality)
+    state = torch.load(f"{run_dir}/last.pt", map_location="cpu", weights_only=True)["model"]
+    model.load_state_dict({k[len("codec."):]: v for k, v in state.items() if k.startswith("codec.")})
+    half = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
+    model.load_state_dict({k: v.float() for k, v in half.items()})  # exactly what ships
+    model.eval()
+    stem = f"{name}-q{quality}-v{version}"
+    wfile, tfile = f"{stem}.pt", f"{stem}.tables.npz"
+    torch.save(half, WEIGHTS_DIR / wfile)
+
+    # frozen tables from the training latents, tiled exactly as the encoder tiles
+    tile = registry.model_spec(name)["tile"]
+    thr = model.thresholds()
+    samples = []
+    for img in data.load_images(data_dir):
+        arr = img.permute(1, 2, 0).numpy()
+        for y, x, th, tw in tile_grid(arr.shape[0], arr.shape[1], tile):
+            t = arr[y:y + th, x:x + tw]
+            s = model.stride()
+            t = np.pad(t, ((0, -th % s), (0, -tw % s), (0, 0)), mode="edge")
+            xt = torch.from_numpy(t).permute(2, 0, 1)[None].float() / 255.0 - 0.5
+            samples.append(model.symbols(xt, thr)[0].numpy())
+    tables = context.fit(samples, model.latent, model.max_symbol)
+    (WEIGHTS_DIR / tfile).write_bytes(tables.to_bytes())
+
+    entry = {"version": version, "weights_file": wfile, "weights_sha256": sha256_file(WEIGHTS_DIR / wfile),
+             "tables_file": tfile, "tables_sha256": sha256_file(WEIGHTS_DIR / tfile)}
+    _replace_index_entry(f"{name}/q{quality}", entry)
+    api._codecs.clear()
+    val = evaluate(name, quality, val_dir) if val_dir else {}
+    entry["val"] = val
+    _replace_index_entry(f"{name}/q{quality}", entry)
+    record = {"model": name, "quality": quality, **entry, "date": datetime.date.today().isoformat(),
+              "data": str(data_dir), "val_data": str(val_dir), "steps": steps, "batch": batch, "crop": crop,
+              "device": f"{device} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+              "wall_minutes": round(minutes, 1), "commands": commands}
+    with open(LEDGER, "a") as f:
+        f.write(json.dumps(record, sort_keys=True) + "\n")
+    from .ledger import render
+    render()
+    print(json.dumps(record, indent=1))
+    return record
+
+
+def evaluate(name, quality, val_dir):
+    """bpp (real .lcf size, header included) and PSNR per image, averaged over images."""
+    from .. import api
+    from ..io.images import read_image
+    bpps, psnrs = [], []
+    for path in data.image_files(val_dir):
+        pixels, _ = read_image(path)
+        blob = api.encode(pixels, model=name, quality=quality, device="cpu")
+        rec = api.decode(blob, device="cpu")
+        mse = np.mean((rec.astype(np.float64) - pixels) ** 2)
+        bpps.append(len(blob) * 8 / (pixels.shape[0] * pixels.shape[1]))
+        psnrs.append(10 * math.log10(255.0 ** 2 / max(mse, 1e-12)))
+    return {"images": len(bpps), "bpp": round(float(np.mean(bpps)), 4),
+            "psnr": round(float(np.mean(psnrs)), 3)}

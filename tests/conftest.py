@@ -1,0 +1,24 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = ROOT / "examples" / "seeding.png"
+GOLDEN = Path(__file__).resolve().parent / "golden"
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@pytest.fixture(scope="session")
+def photo():
+    """A real photo (the bundled example), H x W x 3 uint8."""
+    from PIL import Image
+    return np.asarray(Image.open(EXAMPLE).convert("RGB"), dtype=np.uint8)
+
+
+@pytest.fixture(scope="session")
+def crop(photo):
+    """A small real crop with an odd size (exercises padding)."""
+    return np.ascontiguousarray(photo[100:197, 200:331])

@@ -1,0 +1,96 @@
+"""The lcodec command: real subprocesses, real files, one-line errors, no partial outputs."""
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .conftest import EXAMPLE
+
+
+def run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "lcodec.cli", *map(str, args)], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def one_line_error(r):
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lcodec: error:"), r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.fixture(scope="module")
+def encoded(tmp_path_factory, crop):
+    d = tmp_path_factory.mktemp("cli")
+    src = d / "photo.png"
+    Image.fromarray(crop).save(src)
+    r = run("encode", src)
+    assert r.returncode == 0, r.stderr
+    assert "bpp" in r.stdout
+    return d, src, d / "photo.lcf"
+
+
+def test_encode_decode_info(encoded, crop):
+    d, src, lcf = encoded
+    r = run("decode", lcf, "-o", d / "back.png")
+    assert r.returncode == 0, r.stderr
+    back = np.asarray(Image.open(d / "back.png"))
+    assert back.shape == crop.shape and Image.open(d / "back.png").mode == "RGB"
+    info = json.loads(run("info", lcf, "--json").stdout)
+    assert info["model"] == "walloc-rgb" and info["width"] == crop.shape[1] and info["format_version"] == "1.0"
+    assert abs(info["bpp"] - lcf.stat().st_size * 8 / (crop.shape[0] * crop.shape[1])) < 1e-3
+
+
+def test_models_json_is_fast_and_complete():
+    t = time.time()
+    r = run("models", "--json")
+    assert time.time() - t < 3.0  # no torch import (a cold python start is most of this)
+    models = json.loads(r.stdout)
+    m = next(m for m in models if m["name"] == "walloc-rgb")
+    assert m["modality"] == "image" and m["qualities"] == sorted(m["qualities"]) and m["version"] >= 1
+    assert all(len(s) == 64 for s in m["sha256"].values() if s)
+
+
+def test_models_info_and_help_do_not_import_torch(encoded):
+    code = ("import sys; from click.testing import CliRunner; from lcodec.cli.main import cli; "
+            f"r = CliRunner().invoke(cli, ['info', r'{encoded[2]}']); assert r.exit_code == 0, r.output; "
+            "CliRunner().invoke(cli, ['models']); CliRunner().invoke(cli, ['--help']); "
+            "print('torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "False", r.stderr
+
+
+def test_refuses_to_overwrite_without_force(encoded):
+    d, src, lcf = encoded
+    before = lcf.read_bytes()
+    one_line_error(run("encode", src, "-o", lcf))
+    assert lcf.read_bytes() == before
+    assert run("encode", src, "-o", lcf, "--force").returncode == 0
+
+
+@pytest.mark.parametrize("case", ["missing", "directory", "not-image", "truncated", "flipped", "major", "text"])
+def test_bad_input_gets_one_line_and_no_output(encoded, case, tmp_path):
+    d, src, lcf = encoded
+    data = lcf.read_bytes()
+    out = tmp_path / "out.png"
+    if case == "missing":
+        r = run("encode", tmp_path / "nope.png", "-o", tmp_path / "o.lcf")
+    elif case == "directory":
+        r = run("encode", tmp_path, "-o", tmp_path / "o.lcf")
+    elif case == "not-image":
+        (tmp_path / "t.png").write_text("hello")
+        r = run("encode", tmp_path / "t.png", "-o", tmp_path / "o.lcf")
+    else:
+        bad = {"truncated": data[: len(data) // 2],
+               "flipped": data[:200] + bytes([data[200] ^ 0x10]) + data[201:],
+               "major": data[:8] + b"\x09" + data[9:],
+               "text": data.replace(b"\r\n", b"\n")}[case]
+        (tmp_path / "bad.lcf").write_bytes(bad)
+        r = run("decode", tmp_path / "bad.lcf", "-o", out)
+    one_line_error(r)
+    assert not out.exists() and not (tmp_path / "o.lcf").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

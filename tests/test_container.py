@@ -1,0 +1,104 @@
+import struct
+import zlib
+
+import pytest
+
+from lcodec.errors import FormatError, LcodecError, VersionError
+from lcodec.formats import container
+
+HEADER = {"modality": "image", "width": 40, "height": 20, "channels": 3, "dtype": "uint8",
+          "model": "walloc-rgb", "model_version": 1, "quality": 2, "weights_sha256": "a" * 64,
+          "tables_sha256": "b" * 64, "coder": "constriction-range", "coder_version": "0.5.0",
+          "tile_size": 32, "tiles": 2}
+
+
+@pytest.fixture
+def blob():
+    return container.write(HEADER, [b"tile-zero-data", b"tile-one"], {"notes": ["x"]})
+
+
+def test_round_trip(blob):
+    c = container.read(blob)
+    assert c.header == dict(HEADER, format="1.0") and c.tiles == {0: b"tile-zero-data", 1: b"tile-one"}
+    assert c.meta == {"notes": ["x"]} and (c.major, c.minor) == (1, 0)
+
+
+def test_every_truncation_is_a_clean_error(blob):
+    for n in range(len(blob)):
+        with pytest.raises(FormatError):
+            container.read(blob[:n])
+
+
+def test_every_single_byte_flip_is_a_clean_error(blob):
+    for i in range(len(blob)):
+        bad = bytearray(blob)
+        bad[i] ^= 0x5A
+        with pytest.raises(LcodecError):
+            container.read(bytes(bad))
+
+
+def test_text_mode_mangling_is_named(blob):
+    with pytest.raises(FormatError, match="text-mode"):
+        container.read(blob.replace(b"\r\n", b"\n", 1))
+
+
+def test_unknown_major_version_is_refused(blob):
+    bad = blob[:8] + bytes([2, 0]) + blob[10:]
+    with pytest.raises(VersionError, match="format 2.0"):
+        container.read(bad)
+
+
+def _insert_before_end(blob, chunk_bytes):
+    return blob[:-12] + chunk_bytes + blob[-12:]
+
+
+def test_unknown_ancillary_chunk_is_skipped_and_critical_refused_by_name(blob):
+    newer = container.write(dict(HEADER), [b"tile-zero-data", b"tile-one"])
+    newer = newer.replace(b'"format":"1.0"', b'"format":"1.7"')  # a later minor version
+    newer = newer[:9] + bytes([7]) + newer[10:]
+    head_len = struct.unpack_from("<I", newer, 10)[0]
+    newer = newer[:18 + head_len] + struct.pack("<I", zlib.crc32(newer[14:18 + head_len])) + newer[22 + head_len:]
+    newer = _insert_before_end(newer, container.chunk(b"xtra", b"future data"))
+    assert container.read(bytes(newer)).tiles[1] == b"tile-one"
+    with pytest.raises(FormatError, match="unknown critical chunk 'XTRA'"):
+        container.read(_insert_before_end(blob, container.chunk(b"XTRA", b"must understand")))
+
+
+def test_duplicates_order_and_trailing_data(blob):
+    tile0 = container.chunk(container.TILE, struct.pack("<I", 0) + b"again")
+    with pytest.raises(FormatError, match="repeated"):
+        container.read(_insert_before_end(blob, tile0))
+    head = container.chunk(container.HEAD, b"{}")
+    with pytest.raises(FormatError, match="duplicate header"):
+        container.read(_insert_before_end(blob, head))
+    with pytest.raises(FormatError, match="after the end"):
+        container.read(blob + b"\x00")
+    no_head = blob[:10] + blob[10 + 12 + struct.unpack_from("<I", blob, 10)[0]:]
+    with pytest.raises(FormatError, match="first chunk"):
+        container.read(no_head)
+
+
+def test_length_past_end_and_huge_shapes():
+    bad = container.SIGNATURE + bytes([1, 0]) + struct.pack("<I", 0xFFFFFFF0) + b"HEAD"
+    with pytest.raises(FormatError, match="past the end"):
+        container.read(bad + b"\x00" * 16)
+    for field, value in (("width", 10**9), ("height", 0), ("tiles", 5), ("tile_size", 7)):
+        h = dict(HEADER, **{field: value})
+        with pytest.raises(FormatError):
+            container.read(container.write(h, [b"a", b"b"]))
+
+
+def test_damaged_tile_can_be_tolerated(blob):
+    bad = bytearray(blob)
+    i = blob.index(b"tile-one")
+    bad[i] ^= 1
+    with pytest.raises(FormatError, match="checksum"):
+        container.read(bytes(bad))
+    c = container.read(bytes(bad), tolerate_damage=True)
+    assert c.damaged == [1] and 0 in c.tiles
+
+
+def test_crc_is_crc32_of_type_and_payload(blob):
+    (length,) = struct.unpack_from("<I", blob, 10)
+    ctype_payload = blob[14:18 + length]
+    assert struct.unpack_from("<I", blob, 18 + length)[0] == zlib.crc32(ctype_payload)
