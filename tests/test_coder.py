@@ -75,4 +75,4 @@ def test_corrupt_stream_length_is_a_format_error():
         Decoder(b"\x01\x02\x03")
 
 
-GOLDEN_CODER_SHA256 = "63448132f048fe38ce9794742034a70e60c8335cf86ad5c4499990d64519d7a6"
+GOLDEN_CODER_SHA256 = "84c0dd76644aa47c161bc87ecd8fd98971cce0e50c08bd2201fb38f72abe136d"

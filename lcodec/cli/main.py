@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import LcodecError
+from .bench_cmd import bench_cmd
 from .train_cmd import train_cmd
 
 
@@ -123,6 +124,7 @@ def models(as_json):
 
 
 cli.add_command(train_cmd)
+cli.add_command(bench_cmd)
 
 
 def main():

@@ -20,6 +20,16 @@ def _uniform16():
     return constriction.stream.model.Uniform(1 << 16)
 
 
+def _grouping(table_ids):
+    """Stable order of symbols by table, and the [start, end) run of each table in it."""
+    order = np.argsort(table_ids, kind="stable")
+    ids = table_ids[order]
+    cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+    starts = np.concatenate([[0], cuts])
+    ends = np.concatenate([cuts, [len(ids)]])
+    return order, ids[starts], starts, ends
+
+
 class Encoder:
     def __init__(self):
         import constriction
@@ -28,15 +38,29 @@ class Encoder:
     def encode(self, symbols, tables, table_id):
         """Encode a 1-D integer array under one table."""
         symbols = np.asarray(symbols, dtype=np.int64).ravel()
+        self.encode_indexed(symbols, tables, np.full(len(symbols), table_id, dtype=np.int64))
+
+    def encode_indexed(self, symbols, tables, table_ids):
+        """Encode symbols, each under the table of its integer id (a context, a scale bin...).
+
+        Symbols are coded grouped by table (in id order, stable within a group); then the raw
+        32-bit values of all escaped symbols, in the same order."""
+        symbols = np.asarray(symbols, dtype=np.int64).ravel()
+        table_ids = np.asarray(table_ids, dtype=np.int64).ravel()
         if symbols.size == 0:
             return
-        lo, k = int(tables.lo[table_id]), tables.size(table_id)
-        idx = symbols - lo
-        escaped = (idx < 0) | (idx >= k - 1)
-        idx = np.where(escaped, k - 1, idx).astype(np.int32)
-        self._enc.encode(idx, tables.model(table_id))
-        if escaped.any():  # all escaped values follow the run, as raw 32-bit words
-            self._raw(symbols[escaped])
+        idx = symbols - tables.lo[table_ids]
+        top = tables.sizes[table_ids] - 1          # the escape entry
+        escaped = (idx < 0) | (idx >= top)
+        idx = np.where(escaped, top, idx).astype(np.int32)
+        order, ids, starts, ends = _grouping(table_ids)
+        idx = idx[order]
+        enc, model = self._enc.encode, tables.model
+        for t, a, b in zip(ids.tolist(), starts.tolist(), ends.tolist()):
+            enc(idx[a:b], model(t))
+        esc = escaped[order]
+        if esc.any():
+            self._raw(symbols[order][esc])
 
     def _raw(self, values):
         if values.min() < RAW_MIN or values.max() > RAW_MAX:
@@ -44,13 +68,6 @@ class Encoder:
         u = values - RAW_MIN
         halves = np.stack([u >> 16, u & 0xFFFF], axis=1).ravel().astype(np.int32)
         self._enc.encode(halves, _uniform16())
-
-    def encode_indexed(self, symbols, scale_tables, indices):
-        """Encode symbols each under the table given by its integer index (e.g. a scale bin)."""
-        symbols = np.asarray(symbols, dtype=np.int64).ravel()
-        indices = np.asarray(indices, dtype=np.int64).ravel()
-        for t in np.unique(indices):
-            self.encode(symbols[indices == t], scale_tables, int(t))
 
     def finish(self):
         """The compressed stream as little-endian bytes."""
@@ -67,26 +84,28 @@ class Decoder:
 
     def decode(self, n, tables, table_id):
         """Decode n symbols coded by Encoder.encode under the same table."""
+        return self.decode_indexed(tables, np.full(n, table_id, dtype=np.int64))
+
+    def decode_indexed(self, tables, table_ids):
+        """Decode the symbols coded by Encoder.encode_indexed with the same table ids."""
+        table_ids = np.asarray(table_ids, dtype=np.int64).ravel()
+        n = len(table_ids)
         if n == 0:
             return np.zeros(0, dtype=np.int64)
-        lo, k = int(tables.lo[table_id]), tables.size(table_id)
+        order, ids, starts, ends = _grouping(table_ids)
+        idx = np.empty(n, dtype=np.int64)
+        dec, model = self._dec.decode, tables.model
         try:
-            idx = np.asarray(self._dec.decode(tables.model(table_id), n), dtype=np.int64)
-            out = idx + lo
-            esc = np.flatnonzero(idx == k - 1)
+            for t, a, b in zip(ids.tolist(), starts.tolist(), ends.tolist()):
+                idx[a:b] = dec(model(t), b - a)
+            sorted_ids = table_ids[order]
+            vals = idx + tables.lo[sorted_ids]
+            esc = np.flatnonzero(idx == tables.sizes[sorted_ids] - 1)
             if esc.size:
-                halves = np.asarray(self._dec.decode(_uniform16(), 2 * esc.size), dtype=np.int64)
-                out[esc] = ((halves[0::2] << 16) | halves[1::2]) + RAW_MIN
-            return out
-        except FormatError:
-            raise
+                halves = np.asarray(dec(_uniform16(), 2 * esc.size), dtype=np.int64)
+                vals[esc] = ((halves[0::2] << 16) | halves[1::2]) + RAW_MIN
         except Exception as e:  # constriction reports corrupt streams as ValueError/RuntimeError
             raise FormatError(f"corrupt entropy-coded data ({e})") from None
-
-    def decode_indexed(self, scale_tables, indices):
-        indices = np.asarray(indices, dtype=np.int64).ravel()
-        out = np.empty(len(indices), dtype=np.int64)
-        for t in np.unique(indices):
-            sel = indices == t
-            out[sel] = self.decode(int(sel.sum()), scale_tables, int(t))
+        out = np.empty(n, dtype=np.int64)
+        out[order] = vals
         return out

@@ -13,7 +13,8 @@ computed from already-decoded symbols, so decoding is exact on any device:
   activity = sum |neighbour - prediction| and the cross-channel bin quantizes the local
   high-pass energy of all earlier channels (3x3 box sums of |9 s - box3(s)|, integers).
 
-Each stage's symbols are grouped by table and coded group by group (vectorized).
+Each stage's symbols are coded grouped by table (Encoder.encode_indexed), so the work per
+stage is a few numpy calls and one constriction call per table in use.
 """
 from functools import lru_cache
 
@@ -73,12 +74,6 @@ def stage_context(flat, c, pos, nb, predict, cross):
     return mu, (c * NS + sbin) * NC + cbin
 
 
-def _groups(tid):
-    order = np.argsort(tid, kind="stable")
-    ids, starts, counts = np.unique(tid[order], return_index=True, return_counts=True)
-    return order, ids, starts, counts
-
-
 def box3(a):
     """Integer 3x3 box sums with replicated edges."""
     h, w = a.shape
@@ -118,10 +113,7 @@ class LatentCoder:
         """planes: C x h x w integers -> bytes."""
         enc = Encoder()
         for _c, _pos, mu, tid, sym in walk(planes, self.predict):
-            res = sym - mu
-            order, ids, starts, counts = _groups(tid)
-            for t, s, k in zip(ids, starts, counts):
-                enc.encode(res[order[s:s + k]], self.tables, int(t))
+            enc.encode_indexed(sym - mu, self.tables, tid)
         return enc.finish()
 
     def decode(self, data, shape):
@@ -133,11 +125,7 @@ class LatentCoder:
             cross = cross_context(energy, c)
             for pos, nb in plan(h, w):
                 mu, tid = stage_context(flat[c], c, pos, nb, self.predict[c], cross)
-                res = np.empty(len(pos), dtype=np.int64)
-                order, ids, starts, counts = _groups(tid)
-                for t, s, k in zip(ids, starts, counts):
-                    res[order[s:s + k]] = dec.decode(int(k), self.tables, int(t))
-                flat[c][pos] = res + mu
+                flat[c][pos] = dec.decode_indexed(self.tables, tid) + mu
             energy += highpass_energy(flat[c].reshape(h, w))
         return flat.reshape(c_count, h, w)
 

@@ -43,6 +43,7 @@ class TableSet:
         self.lo = np.asarray(lo, dtype=np.int64)
         self.extra = {k: np.asarray(v) for k, v in (extra or {}).items()}
         self._validate()
+        self.sizes = np.diff(self.starts)
         self._models = [None] * len(self.lo)
 
     def _validate(self):

@@ -1,0 +1,1 @@
+"""Rate-distortion and speed benchmarking: learned models vs classical anchors, one run."""

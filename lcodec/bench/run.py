@@ -1,0 +1,217 @@
+"""`lcodec bench`: every codec x quality x file, in one process, into results.json/.csv,
+summary.md (averages, speed, BD-rates) and rd.png."""
+import csv
+import json
+import math
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import anchors, metrics
+
+FIELDS = ["file", "codec", "kind", "quality", "width", "height", "bytes", "header_bytes", "bpp",
+          "psnr", "ms_ssim", "encode_s", "decode_s"]
+
+
+def learned_targets(models):
+    """(model, quality) pairs of installed image models, optionally restricted to `models`."""
+    from ..models.registry import list_models
+    out = []
+    for m in list_models():
+        if m["modality"] != "image" or (models and m["name"] not in models):
+            continue
+        out += [(m["name"], q) for q in m["qualities"] if m["levels"][str(q)]["installed"]]
+    if models:
+        known = {m for m, _ in out}
+        missing = [m for m in models if m not in known]
+        if missing:
+            from ..errors import ModelError
+            raise ModelError(f"no installed image model named {', '.join(missing)}")
+    return out
+
+
+def _timed(fn, *args):
+    t = time.perf_counter()
+    out = fn(*args)
+    return out, time.perf_counter() - t
+
+
+def run(folder, out_dir, models=(), anchor_names=None, device="auto", limit=None):
+    import torch
+    from tqdm import tqdm
+    from .. import api
+    from ..io.images import read_image
+    from ..train.data import image_files
+
+    files = image_files(folder)[:limit]
+    targets = learned_targets(models)
+    anchor_names = anchors.available() if anchor_names is None else anchor_names
+    jobs = [("learned", m, q) for m, q in targets]
+    jobs += [("anchor", a, q) for a in anchor_names for q in anchors.QUALITIES[a]]
+    dev = str(api._device(device))
+    rows, warmed = [], set()
+    bar = tqdm(total=len(files) * len(jobs), unit="enc", desc="bench", dynamic_ncols=True)
+    for path in files:
+        pixels, _ = read_image(path)
+        h, w, _ = pixels.shape
+        for kind, codec, q in jobs:
+            if (codec, q) not in warmed:  # warm-up (model load, first-call costs): not timed
+                _encode(kind, codec, q, pixels, dev)
+                warmed.add((codec, q))
+            blob, enc_s = _timed(_encode, kind, codec, q, pixels, dev)
+            rec, dec_s = _timed(_decode, kind, blob, dev)
+            header = api.open(blob).container.header_bytes if kind == "learned" else 0
+            row = {"file": path.name, "codec": codec, "kind": kind, "quality": q, "width": w, "height": h,
+                   "bytes": len(blob), "header_bytes": header, "bpp": len(blob) * 8 / (w * h),
+                   "psnr": metrics.psnr(pixels, rec), "ms_ssim": metrics.ms_ssim(pixels, rec),
+                   "encode_s": enc_s, "decode_s": dec_s}
+            rows.append(row)
+            if kind == "learned" and codec.startswith("walloc"):
+                rows.append(_mosaic_row(row, blob, dev))
+            bar.update()
+    bar.close()
+    env = {"device": dev, "torch_threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
+           "files": len(files), "folder": str(folder), "date": time.strftime("%Y-%m-%d %H:%M")}
+    write_report(Path(out_dir), rows, env)
+    return rows
+
+
+def _mosaic_row(row, blob, dev):
+    """The same latents stored the WaLLoC paper's way: lossless WebP mosaics, no header."""
+    from .. import api
+    f = api.open(blob)
+    codec = f.codec(dev)
+    total = 0
+    from ..codec.tiling import tile_grid
+    for i, (_, _, th, tw) in enumerate(tile_grid(f.header["height"], f.header["width"], codec.tile)):
+        total += anchors.webp_mosaic_bytes(codec.decode_symbols(f.container.tiles[i], th, tw))
+    return dict(row, codec=f"{row['codec']}+webp-mosaic", kind="baseline", bytes=total, header_bytes=0,
+                bpp=total * 8 / (row["width"] * row["height"]), encode_s=float("nan"), decode_s=float("nan"))
+
+
+def _encode(kind, codec, q, pixels, dev):
+    if kind == "learned":
+        from .. import api
+        return api.encode(pixels, model=codec, quality=q, device=dev)
+    return anchors.encode(codec, pixels, q)
+
+
+def _decode(kind, blob, dev):
+    if kind == "learned":
+        from .. import api
+        return api.decode(blob, device=dev)
+    return anchors.decode(blob)
+
+
+# ---- report -------------------------------------------------------------------------------
+def curves(rows):
+    """codec -> list of (quality, mean bpp, mean psnr, mean ms_ssim, enc MP/s, dec MP/s), by rate."""
+    out = {}
+    for codec in dict.fromkeys(r["codec"] for r in rows):
+        pts = []
+        for q in sorted({r["quality"] for r in rows if r["codec"] == codec}):
+            sel = [r for r in rows if r["codec"] == codec and r["quality"] == q]
+            mp = sum(r["width"] * r["height"] for r in sel) / 1e6
+            enc = sum(r["encode_s"] for r in sel)
+            dec = sum(r["decode_s"] for r in sel)
+            pts.append({"quality": q, "bpp": float(np.mean([r["bpp"] for r in sel])),
+                        "psnr": float(np.mean([r["psnr"] for r in sel])),
+                        "ms_ssim": float(np.nanmean([r["ms_ssim"] for r in sel])) if any(
+                            not math.isnan(r["ms_ssim"]) for r in sel) else float("nan"),
+                        "header_bytes": float(np.mean([r["header_bytes"] for r in sel])),
+                        "encode_mps": mp / enc if enc == enc and enc > 0 else float("nan"),
+                        "decode_mps": mp / dec if dec == dec and dec > 0 else float("nan")})
+        out[codec] = sorted(pts, key=lambda p: p["bpp"])
+    return out
+
+
+def bd_rate(anchor_pts, test_pts, metric="psnr"):
+    """BD-rate (%) of test against anchor, PCHIP (bjontegaard); NaN without >= 2 test points."""
+    import warnings
+    import bjontegaard as bd
+    if len(test_pts) < 2 or len(anchor_pts) < 2:
+        return float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return float(bd.bd_rate([p["bpp"] for p in anchor_pts], [p[metric] for p in anchor_pts],
+                                    [p["bpp"] for p in test_pts], [p[metric] for p in test_pts],
+                                    method="pchip", require_matching_points=False))
+        except (ValueError, ZeroDivisionError):
+            return float("nan")
+
+
+def _fmt(v, nd=3):
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f}"
+
+
+def write_report(out, rows, env):
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps({"environment": env, "rows": rows}, indent=1))
+    with open(out / "results.csv", "w", newline="") as f:
+        wr = csv.DictWriter(f, fieldnames=FIELDS)
+        wr.writeheader()
+        wr.writerows(rows)
+    cv = curves(rows)
+    lines = [f"# lcodec bench: {env['folder']} ({env['files']} files)\n",
+             f"Device {env['device']} ({env['cpu']}), torch threads {env['torch_threads']}, {env['date']}.",
+             "PSNR and MS-SSIM are computed per image on the 8-bit reconstruction, then averaged over",
+             "images; bpp comes from the real file size (for .lcf files: header included; the mean",
+             "header size is listed separately). Speeds: megapixels per second over all files, warm-up",
+             "excluded, from a pixel array to bytes (encode) and back (decode), entropy coding included.",
+             "`+webp-mosaic` rows store the same latents as the learned codec the WaLLoC paper's way",
+             "(lossless WebP mosaic, maximum effort, no header): same quality, different rate.\n",
+             "| codec | q | bpp | PSNR dB | MS-SSIM | header B | enc MP/s | dec MP/s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for codec, pts in cv.items():
+        for p in pts:
+            lines.append(f"| {codec} | {p['quality']} | {p['bpp']:.4f} | {p['psnr']:.2f} | {_fmt(p['ms_ssim'], 4)} "
+                         f"| {p['header_bytes']:.0f} | {_fmt(p['encode_mps'], 2)} | {_fmt(p['decode_mps'], 2)} |")
+    learned = sorted({r["codec"] for r in rows if r["kind"] == "learned"})
+    anchor_codecs = sorted({r["codec"] for r in rows if r["kind"] == "anchor"})
+    if learned and anchor_codecs:
+        lines += ["\n## BD-rate (PSNR, PCHIP; negative = fewer bits than the anchor at equal quality)\n",
+                  "| model | " + " | ".join(anchor_codecs) + " |", "|---" * (len(anchor_codecs) + 1) + "|"]
+        for m in learned:
+            lines.append(f"| {m} | " + " | ".join(f"{_fmt(bd_rate(cv[a], cv[m]), 1)} %" for a in anchor_codecs) + " |")
+        lines.append("\nn/a: a model with fewer than two quality levels has no curve to integrate.")
+    mosaic = [c for c in cv if c.endswith("+webp-mosaic")]
+    if mosaic:
+        lines += ["\n## Entropy coding vs the paper's WebP mosaics (same latents)\n",
+                  "| model | q | .lcf bpp (with header) | WebP mosaic bpp | saving |", "|---|---|---|---|---|"]
+        for c in mosaic:
+            base = c[: -len("+webp-mosaic")]
+            for p, m in zip(cv[base], cv[c]):
+                lines.append(f"| {base} | {p['quality']} | {p['bpp']:.4f} | {m['bpp']:.4f} | "
+                             f"{100 * (1 - p['bpp'] / m['bpp']):.1f} % |")
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    plot(cv, {r["codec"]: r["kind"] for r in rows}, out / "rd.png", env)
+
+
+STYLE = {"learned": "-o", "anchor": "-s", "baseline": "--"}
+
+
+def plot(cv, kinds, path, env):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5.2))
+    for codec, pts in cv.items():
+        style = STYLE[kinds[codec]]
+        for ax, metric in zip(axes, ("psnr", "ms_ssim")):
+            xs = [p["bpp"] for p in pts if not math.isnan(p[metric])]
+            ys = [p[metric] for p in pts if not math.isnan(p[metric])]
+            if xs:
+                ax.plot(xs, ys, style, label=codec, markersize=4)
+    for ax, name in zip(axes, ("PSNR (dB)", "MS-SSIM")):
+        ax.set_xlabel("bits per pixel")
+        ax.set_ylabel(name)
+        ax.grid(alpha=0.3)
+        ax.set_xlim(0, 2.0)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"lcodec bench: {env['folder']} ({env['files']} images, mean per image)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
