@@ -9,11 +9,12 @@ import zlib
 from dataclasses import dataclass, field
 
 from ..errors import FormatError, VersionError
+from . import header as header_codec
 
 SIGNATURE = b"\x89LCF\r\n\x1a\n"
 MAJOR, MINOR = 1, 0
 MAX_CHUNK = 1 << 30          # no chunk is larger than 1 GiB
-MAX_HEADER = 1 << 16         # header JSON
+MAX_HEADER = 1 << 16         # header record
 MAX_TILES = 1 << 20
 HEAD, TILE, META, END = b"HEAD", b"TILE", b"meta", b"LEND"
 KNOWN = {HEAD, TILE, META, END}
@@ -32,8 +33,7 @@ def write(header, tiles, meta=None):
     """Serialize a header dict, a list of tile payloads (index = position) and optional metadata."""
     out = [SIGNATURE, struct.pack("<BB", MAJOR, MINOR)]
     header = dict(header, format=f"{MAJOR}.{MINOR}")  # repeats the version bytes, under the CRC
-    head = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
-    out.append(chunk(HEAD, head))
+    out.append(chunk(HEAD, header_codec.pack(header)))
     if meta:
         out.append(chunk(META, json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()))
     for i, payload in enumerate(tiles):
@@ -117,7 +117,7 @@ def read(data, tolerate_damage=False):
                 raise FormatError("duplicate header chunk")
             if length > MAX_HEADER:
                 raise FormatError("header chunk too large")
-            c.header = validate_header(_json(payload, "header"))
+            c.header = validate_header(header_codec.unpack(payload))
             if c.header.get("format") != f"{major}.{minor}":
                 raise FormatError("version bytes do not match the header (file damaged)")
             c.header_bytes = pos
