@@ -2,24 +2,44 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
 from lcodec.train import walloc_train
 
 
-def test_train_a_few_steps_then_resume(tmp_path, photo):
+@pytest.mark.parametrize("quality", [1, 2])  # 1 = rate-aware (learned step + rate term)
+def test_train_a_few_steps_then_resume(tmp_path, photo, quality):
     for i in range(2):
         Image.fromarray(photo[i * 100:i * 100 + 160, :200]).save(tmp_path / f"img{i}.png")
     run_dir = tmp_path / "run"
     torch.set_num_threads(1)
-    rec, state = walloc_train.run("walloc-rgb", 2, tmp_path, tmp_path, minutes=0.05, resume=False,
+    rec, state = walloc_train.run("walloc-rgb", quality, tmp_path, tmp_path, minutes=0.05, resume=False,
                                   device="cpu", run_dir=run_dir, batch=2, crop=32, val_every=10**6)
     assert state.step > 0 and (run_dir / "last.pt").exists()
     assert rec["val_psnr"] > 20  # the PCA initialisation alone reconstructs the photo
     first = state.step
-    _, state2 = walloc_train.run("walloc-rgb", 2, tmp_path, tmp_path, minutes=0.02, resume=True,
+    _, state2 = walloc_train.run("walloc-rgb", quality, tmp_path, tmp_path, minutes=0.02, resume=True,
                                  device="cpu", run_dir=run_dir, batch=2, crop=32, val_every=10**6)
     assert state2.step > first
     lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert len(lines) == 2 and np.isfinite(lines[-1]["val_psnr"])
+
+
+def test_device_script_trains_exports_and_checks_on_cpu(tmp_path, photo):
+    """The GPU script's whole path, on the CPU for a few seconds: weights, tables, records."""
+    import json as _json
+    from lcodec.train import device
+    data = tmp_path / "data"
+    data.mkdir()
+    Image.fromarray(photo[:200, :240]).save(data / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    torch.set_num_threads(1)
+    recs = device.train_on_device(["walloc-rgb:2:0.03"], str(data), str(data), str(out), batch=2, crop=32)
+    stem = next(iter(recs))
+    assert (out / f"{stem}.pt").stat().st_size < 16 * 2**20 and (out / f"{stem}.tables.npz").exists()
+    assert _json.loads((out / "records.json").read_text())[stem]["version"] >= 2
+    check = device.check_identity(str(data), str(out))
+    assert check["cuda"] == torch.cuda.is_available()

@@ -6,7 +6,7 @@ import json
 import math
 import os
 import platform
-import time
+import shutil
 
 import numpy as np
 import torch
@@ -15,10 +15,45 @@ from ..codec import context
 from ..codec.tiling import tile_grid
 from ..models import registry
 from ..models.registry import WEIGHTS_DIR, sha256_file
-from .ledger import LEDGER
 from . import data
+from .ledger import LEDGER
 from .walloc_train import build
 
+
+def fp16_model(name, quality, run_dir):
+    """The run's last checkpoint rounded to fp16 (what ships), as a float32 model + the fp16 state."""
+    model = build(name, quality)
+    state = torch.load(f"{run_dir}/last.pt", map_location="cpu", weights_only=True)["model"]
+    model.load_state_dict({k[len("codec."):]: v for k, v in state.items() if k.startswith("codec.")})
+    half = {k: v.detach().cpu().half().contiguous() for k, v in model.state_dict().items()}
+    model.load_state_dict({k: v.float() for k, v in half.items()})
+    return model.eval(), half
+
+
+def fit_tables(model, name, data_dir):
+    """Frozen context tables from the training latents, tiled exactly as the encoder tiles."""
+    tile = registry.model_spec(name)["tile"]
+    model = model.cpu()
+    thr = model.thresholds()
+    s = model.stride()
+    samples = []
+    for img in data.load_images(data_dir):
+        arr = img.permute(1, 2, 0).numpy()
+        for y, x, th, tw in tile_grid(arr.shape[0], arr.shape[1], tile):
+            t = np.pad(arr[y:y + th, x:x + tw], ((0, -th % s), (0, -tw % s), (0, 0)), mode="edge")
+            xt = torch.from_numpy(t).permute(2, 0, 1)[None].float() / 255.0 - 0.5
+            samples.append(model.symbols(xt, thr)[0].numpy())
+    return context.fit(samples, model.latent, model.max_symbol)
+
+
+def save_files(half, tables, out_dir, stem):
+    """Write STEM.pt and STEM.tables.npz into out_dir; returns their paths."""
+    os.makedirs(out_dir, exist_ok=True)
+    wpath, tpath = os.path.join(out_dir, f"{stem}.pt"), os.path.join(out_dir, f"{stem}.tables.npz")
+    torch.save(half, wpath)
+    with open(tpath, "wb") as f:
+        f.write(tables.to_bytes())
+    return wpath, tpath
 
 
 def _replace_index_entry(key, entry):
@@ -34,51 +69,42 @@ def _replace_index_entry(key, entry):
                 (WEIGHTS_DIR / old[k]).unlink(missing_ok=True)
 
 
-def export_walloc(name, quality, run_dir, data_dir, val_dir, version, commands, device, steps, minutes,
-                  batch, crop):
+def install(name, quality, version, weights_path, tables_path, record, val_dir):
+    """Ship weights + tables as `version` of (name, quality): registry, validation, ledger."""
     from .. import api
-    model = build(name, quality)
-    state = torch.load(f"{run_dir}/last.pt", map_location="cpu", weights_only=True)["model"]
-    model.load_state_dict({k[len("codec."):]: v for k, v in state.items() if k.startswith("codec.")})
-    half = {k: v.detach().half().contiguous() for k, v in model.state_dict().items()}
-    model.load_state_dict({k: v.float() for k, v in half.items()})  # exactly what ships
-    model.eval()
+    old = registry.load_index().get(f"{name}/q{quality}")
+    if old and old["version"] >= version:
+        raise SystemExit(f"{name} q{quality} version {old['version']} is installed: new weights need a higher version")
     stem = f"{name}-q{quality}-v{version}"
     wfile, tfile = f"{stem}.pt", f"{stem}.tables.npz"
-    torch.save(half, WEIGHTS_DIR / wfile)
-
-    # frozen tables from the training latents, tiled exactly as the encoder tiles
-    tile = registry.model_spec(name)["tile"]
-    thr = model.thresholds()
-    samples = []
-    for img in data.load_images(data_dir):
-        arr = img.permute(1, 2, 0).numpy()
-        for y, x, th, tw in tile_grid(arr.shape[0], arr.shape[1], tile):
-            t = arr[y:y + th, x:x + tw]
-            s = model.stride()
-            t = np.pad(t, ((0, -th % s), (0, -tw % s), (0, 0)), mode="edge")
-            xt = torch.from_numpy(t).permute(2, 0, 1)[None].float() / 255.0 - 0.5
-            samples.append(model.symbols(xt, thr)[0].numpy())
-    tables = context.fit(samples, model.latent, model.max_symbol)
-    (WEIGHTS_DIR / tfile).write_bytes(tables.to_bytes())
-
+    if os.path.abspath(weights_path) != str(WEIGHTS_DIR / wfile):
+        shutil.copyfile(weights_path, WEIGHTS_DIR / wfile)
+        shutil.copyfile(tables_path, WEIGHTS_DIR / tfile)
     entry = {"version": version, "weights_file": wfile, "weights_sha256": sha256_file(WEIGHTS_DIR / wfile),
              "tables_file": tfile, "tables_sha256": sha256_file(WEIGHTS_DIR / tfile)}
     _replace_index_entry(f"{name}/q{quality}", entry)
     api._codecs.clear()
-    val = evaluate(name, quality, val_dir) if val_dir else {}
-    entry["val"] = val
+    entry["val"] = evaluate(name, quality, val_dir) if val_dir else {}
     _replace_index_entry(f"{name}/q{quality}", entry)
-    record = {"model": name, "quality": quality, **entry, "date": datetime.date.today().isoformat(),
-              "data": str(data_dir), "val_data": str(val_dir), "steps": steps, "batch": batch, "crop": crop,
-              "device": f"{device} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
-              "wall_minutes": round(minutes, 1), "commands": commands}
+    record = {"model": name, "quality": quality, **record, **entry, "date": datetime.date.today().isoformat()}
     with open(LEDGER, "a") as f:
         f.write(json.dumps(record, sort_keys=True) + "\n")
     from .ledger import render
     render()
     print(json.dumps(record, indent=1))
     return record
+
+
+def export_walloc(name, quality, run_dir, data_dir, val_dir, version, commands, device, steps, minutes,
+                  batch, crop):
+    model, half = fp16_model(name, quality, run_dir)
+    tables = fit_tables(model, name, data_dir)
+    stem = f"{name}-q{quality}-v{version}"
+    wpath, tpath = save_files(half, tables, str(WEIGHTS_DIR), stem)
+    record = {"data": str(data_dir), "val_data": str(val_dir), "steps": steps, "batch": batch, "crop": crop,
+              "device": f"{device} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+              "wall_minutes": round(minutes, 1), "commands": commands}
+    return install(name, quality, version, wpath, tpath, record, val_dir)
 
 
 def evaluate(name, quality, val_dir):

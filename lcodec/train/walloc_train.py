@@ -38,33 +38,55 @@ def pca_init(model, sampler, step, n_crops=64, crop=128):
     model.log_scale.fill_(math.log(step_to_scale(model, step)))
 
 
+class ChannelDensity(torch.nn.Module):
+    """A learned probability table per latent channel over the integers -M..M: the rate term of
+    rate-aware WaLLoC is the code length of the (noisy) latents under these tables, with
+    log-probabilities interpolated linearly between integers so the encoder gets a gradient."""
+
+    def __init__(self, channels, max_symbol):
+        super().__init__()
+        self.m = max_symbol
+        k = torch.arange(-max_symbol, max_symbol + 1, dtype=torch.float32)
+        self.logits = torch.nn.Parameter((-k.abs() / 4.0).repeat(channels, 1))  # a Laplace start
+
+    def bits(self, y):
+        logp = torch.log_softmax(self.logits, dim=1) / math.log(2.0)     # C x (2M+1)
+        u = y.movedim(1, -1).reshape(-1, y.shape[1]).clamp(-self.m, self.m) + self.m
+        lo = u.detach().floor().clamp(max=2 * self.m - 1)
+        f = u - lo
+        lo = lo.long()
+        ch = torch.arange(y.shape[1], device=y.device).expand_as(lo)
+        lp = (1 - f) * logp[ch, lo] + f * logp[ch, lo + 1]
+        return -lp.sum()
+
+
 def psnr(mse):
     return 10 * math.log10(1.0 / max(mse, 1e-12))
 
 
 def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batch=8, crop=128,
-        lr=5e-4, seed=0, pca=True, val_every=500):
+        lr=5e-4, seed=0, pca=True, val_every=500, init_from=None):
+    """Train (or, with init_from = a shipped weights file, fine-tune) one WaLLoC quality level."""
     torch.manual_seed(seed)
     qspec = quality_spec(name, quality)
     model = build(name, quality)
     sampler = data.CropSampler(data.load_images(data_dir), seed=seed)
     val = data.center_crops(data.load_images(val_dir), 512) if val_dir else []
-    if pca:
+    if init_from:
+        from ..models.walloc_image import load_state
+        model.load_state_dict(load_state(init_from))
+    elif pca:
         pca_init(model, sampler, qspec["step"])
     else:
         model.log_scale.data.fill_(math.log(step_to_scale(model, qspec["step"])))
     lmbda = qspec["lmbda"]
-    density = None
-    if lmbda > 0:
-        from compressai.entropy_models import EntropyBottleneck
-        density = EntropyBottleneck(model.latent)
+    density = ChannelDensity(model.latent, model.max_symbol) if lmbda > 0 else None
     model.to(device)
     params = [{"params": [p for n, p in model.named_parameters() if n != "log_scale"], "lr_scale": 1.0}]
     if lmbda > 0:  # the quantization step is learned only where a rate term gives it a reason
         params.append({"params": [model.log_scale], "lr_scale": 0.1})
         density.to(device)
-        params.append({"params": [p for n, p in density.named_parameters() if not n.endswith("quantiles")],
-                       "lr_scale": 1.0})
+        params.append({"params": density.parameters(), "lr_scale": 10.0})
     opt = torch.optim.Adam(params, lr=lr)
     state = Run(run_dir, torch.nn.ModuleDict({"codec": model, **({"density": density} if density else {})}),
                 opt, resume)
@@ -76,12 +98,8 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
         b = batch if c == crop else max(1, batch // 4)
         x = sampler.batch(b, c).to(device)
         y = model.compand(model.analysis(x))
-        if density is not None:
-            y_t, lik = density(y)
-            rate = -torch.log2(lik.clamp_min(1e-9)).sum() / (b * c * c)
-        else:
-            y_t = y + torch.empty_like(y).uniform_(-0.5, 0.5)
-            rate = torch.zeros((), device=device)
+        y_t = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+        rate = density.bits(y_t) / (b * c * c) if density is not None else torch.zeros((), device=device)
         x_hat = model.synthesis(y_t)
         mse = torch.mean((x_hat - x) ** 2)
         loss = mse + lmbda * rate
