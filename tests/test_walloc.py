@@ -136,3 +136,16 @@ def test_tiny_images(crop):
     for shape in [(1, 1, 3), (1, 37, 3), (29, 1, 3)]:
         img = np.ascontiguousarray(crop[:shape[0], :shape[1]])
         assert lcodec.decode(lcodec.encode(img, device="cpu")).shape == shape
+
+
+def test_forged_huge_shape_is_refused_quickly(crop):
+    """A header declaring a huge image over a tiny stream must fail fast, not decode for minutes."""
+    import time
+    c = container.read(lcodec.encode(crop, device="cpu"))
+    h = {k: v for k, v in dict(c.header, width=16384, height=16384, tiles=256).items() if k != "format"}
+    t = time.time()
+    with pytest.raises(FormatError, match="too short"):
+        lcodec.decode(container.write(h, [c.tiles[0]] * 256), device="cpu")
+    assert time.time() - t < 5
+    with pytest.raises(FormatError, match="pixel limit"):
+        container.read(container.write(dict(h, width=65536, height=65536, tiles=16), [b""] * 16))

@@ -21,7 +21,8 @@ from functools import lru_cache
 import numpy as np
 
 from .coder import Decoder, Encoder
-from .tables import TableSet
+from ..errors import FormatError
+from .tables import TOTAL, TableSet
 
 SBIN_EDGES = np.array([1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192])
 CBIN_EDGES = np.array([1, 2, 3, 4, 6, 8, 12, 16, 24, 32])
@@ -108,6 +109,8 @@ class LatentCoder:
     def __init__(self, tables: TableSet):
         self.tables = tables
         self.predict = tables.extra["predict"].astype(bool)
+        top = max(int(tables.frequencies(i).max()) for i in range(len(tables)))
+        self.min_bits = -np.log2(top / TOTAL)
 
     def encode(self, planes):
         """planes: C x h x w integers -> bytes."""
@@ -118,6 +121,10 @@ class LatentCoder:
 
     def decode(self, data, shape):
         c_count, h, w = shape
+        # every symbol costs at least -log2(largest probability) bits: a stream too short for
+        # its declared size is refused before any work (a forged header cannot buy a long hang)
+        if len(data) * 8 + 64 < c_count * h * w * self.min_bits:
+            raise FormatError("tile stream too short for its declared size (corrupt file)")
         dec = Decoder(data)
         flat = np.zeros((c_count, h * w), dtype=np.int64)
         energy = np.zeros((h, w), dtype=np.int64)

@@ -16,6 +16,7 @@ MAJOR, MINOR = 1, 0
 MAX_CHUNK = 1 << 30          # no chunk is larger than 1 GiB
 MAX_HEADER = 1 << 16         # header record
 MAX_TILES = 1 << 20
+MAX_PIXELS = 16384 * 16384   # the largest image lcodec encodes; decode allocates no more
 HEAD, TILE, META, END = b"HEAD", b"TILE", b"meta", b"LEND"
 KNOWN = {HEAD, TILE, META, END}
 
@@ -171,6 +172,8 @@ def validate_header(h):
         _req(h, "channels", int, lambda v: v == 3)
         _req(h, "dtype", str, lambda v: v == "uint8")
         _req(h, "tile_size", int, lambda v: 16 <= v <= 1 << 14 and v % 16 == 0)
+        if h["width"] * h["height"] > MAX_PIXELS:
+            raise FormatError(f"declared image of {h['width']}x{h['height']} exceeds the {MAX_PIXELS}-pixel limit")
         tiles_x = -(-h["width"] // h["tile_size"])
         tiles_y = -(-h["height"] // h["tile_size"])
         if tiles_x * tiles_y != h["tiles"]:
