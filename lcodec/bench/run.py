@@ -143,6 +143,18 @@ def bd_rate(anchor_pts, test_pts, metric="psnr"):
             return float("nan")
 
 
+def _at(pts, bpp, metric="psnr"):
+    """The anchor's metric at `bpp` by PCHIP interpolation of its curve; NaN outside its range."""
+    from scipy.interpolate import PchipInterpolator
+    xs = np.array([p["bpp"] for p in pts])
+    ys = np.array([p[metric] for p in pts])
+    keep = np.concatenate([[True], np.diff(xs) > 0])
+    xs, ys = xs[keep], ys[keep]
+    if len(xs) < 2 or not xs[0] <= bpp <= xs[-1]:
+        return float("nan")
+    return float(PchipInterpolator(xs, ys)(bpp))
+
+
 def _fmt(v, nd=3):
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f}"
 
@@ -177,6 +189,16 @@ def write_report(out, rows, env):
         for m in learned:
             lines.append(f"| {m} | " + " | ".join(f"{_fmt(bd_rate(cv[a], cv[m]), 1)} %" for a in anchor_codecs) + " |")
         lines.append("\nn/a: a model with fewer than two quality levels has no curve to integrate.")
+        lines += ["\n## Each learned point against the anchors at the same bpp\n",
+                  "PSNR of the learned codec minus the anchor's PSNR interpolated (PCHIP) at the same mean bpp;",
+                  "n/a where the bpp lies outside the anchor's measured range.\n",
+                  "| model | q | bpp | " + " | ".join(f"vs {a}" for a in anchor_codecs) + " |",
+                  "|---" * (len(anchor_codecs) + 3) + "|"]
+        for m in learned:
+            for p in cv[m]:
+                diffs = [p["psnr"] - _at(cv[a], p["bpp"]) for a in anchor_codecs]
+                lines.append(f"| {m} | {p['quality']} | {p['bpp']:.4f} | " +
+                             " | ".join(f"{_fmt(d, 2)} dB" for d in diffs) + " |")
     mosaic = [c for c in cv if c.endswith("+webp-mosaic")]
     if mosaic:
         lines += ["\n## Entropy coding vs the paper's WebP mosaics (same latents)\n",
