@@ -149,3 +149,9 @@ def test_forged_huge_shape_is_refused_quickly(crop):
     assert time.time() - t < 5
     with pytest.raises(FormatError, match="pixel limit"):
         container.read(container.write(dict(h, width=65536, height=65536, tiles=16), [b""] * 16))
+
+
+def test_file_of_a_retired_weights_version_is_refused_by_name():
+    """walloc-rgb q2 v1 was replaced by v2: its files must be refused, never decoded to garbage."""
+    with pytest.raises(ModelError, match="version 1"):
+        lcodec.decode(GOLDEN / "retired" / "walloc-rgb-q2-v1.lcf", device="cpu")

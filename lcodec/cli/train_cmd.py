@@ -45,5 +45,5 @@ def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_di
         from ..train import export
         export.export_walloc(model, quality, run_dir, data_dir, val_dir, export_version,
                              commands=(Path(run_dir) / "commands.txt").read_text().splitlines(),
-                             device=str(dev), steps=state.step,
+                             device=f"{dev}, {torch.get_num_threads()} torch threads", steps=state.step,
                              minutes=state.elapsed / 60, batch=batch, crop=crop)

@@ -102,7 +102,7 @@ def export_walloc(name, quality, run_dir, data_dir, val_dir, version, commands, 
     stem = f"{name}-q{quality}-v{version}"
     wpath, tpath = save_files(half, tables, str(WEIGHTS_DIR), stem)
     record = {"data": str(data_dir), "val_data": str(val_dir), "steps": steps, "batch": batch, "crop": crop,
-              "device": f"{device} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)",
+              "device": f"{device} ({platform.processor() or platform.machine()})",
               "wall_minutes": round(minutes, 1), "commands": commands}
     return install(name, quality, version, wpath, tpath, record, val_dir)
 

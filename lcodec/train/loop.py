@@ -36,7 +36,7 @@ class Run:
     def save(self):
         tmp = self.ckpt.with_suffix(".tmp")
         torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                    "step": self.step, "elapsed": self.elapsed}, tmp)
+                    "step": self.step, "elapsed": self.elapsed, "threads": torch.get_num_threads()}, tmp)
         os.replace(tmp, self.ckpt)
 
     def log(self, msg, record=None):
