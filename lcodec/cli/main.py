@@ -39,16 +39,30 @@ def _input_file(path):
     return p
 
 
+def _batch(input, output, mode, jobs, force, **kw):
+    """A folder in, a mirrored folder out (resumable); exit status 1 if any file failed."""
+    from .. import batch
+    if not output:
+        raise LcodecError(f"{input} is a folder: give the output folder with -o")
+    s = batch.run(input, output, mode, jobs=jobs, force=force, echo=click.echo, **kw)
+    if s.failures:
+        sys.exit(1)
+
+
 @cli.command()
 @click.argument("input")
-@click.option("-o", "--output", default=None, help="Output .lcf file [default: INPUT with .lcf].")
+@click.option("-o", "--output", default=None, help="Output .lcf file [default: INPUT with .lcf], or folder.")
 @click.option("-m", "--model", default="walloc-rgb", show_default=True, help="Model name (see `lcodec models`).")
 @click.option("-q", "--quality", type=int, default=None, help="Quality level (model default if omitted).")
 @click.option("--device", default="auto", show_default=True, help="auto|cpu|cuda")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
-def encode(input, output, model, quality, device, force):
-    """Compress an image into an .lcf file."""
+@click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Worker processes (folder input).")
+def encode(input, output, model, quality, device, force, jobs):
+    """Compress an image (or a folder of images) into .lcf files."""
     from .. import api
+    if Path(input).is_dir():
+        return _batch(input, output, "encode", jobs, force, model=model, quality=quality,
+                      device=str(api._device(device)))
     src = _input_file(input)
     out = Path(output) if output else src.with_suffix(".lcf")
     if out.exists() and not force:
@@ -70,11 +84,14 @@ def encode(input, output, model, quality, device, force):
 @click.option("-o", "--output", default=None, help="Output image (.png, .bmp, .tif) [default: INPUT with .png].")
 @click.option("--device", default="auto", show_default=True, help="auto|cpu|cuda")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
-def decode(input, output, device, force):
-    """Decode an .lcf file to an image."""
+@click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Worker processes (folder input).")
+def decode(input, output, device, force, jobs):
+    """Decode an .lcf file (or a folder of them) to images."""
     import io
     from PIL import Image
     from .. import api
+    if Path(input).is_dir():
+        return _batch(input, output, "decode", jobs, force, device=str(api._device(device)))
     src = _input_file(input)
     out = Path(output) if output else src.with_suffix(".png")
     fmt = {".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM"}.get(out.suffix.lower())

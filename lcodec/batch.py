@@ -1,0 +1,123 @@
+"""Folder jobs: encode or decode a whole tree into a mirrored tree, with worker processes,
+resume (finished outputs are skipped; outputs are written atomically, so none is partial),
+a progress bar, and a summary in which one bad file never stops the batch."""
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .train.data import IMAGE_SUFFIXES
+
+
+@dataclass
+class Summary:
+    files: int = 0
+    skipped: int = 0
+    in_bytes: int = 0
+    out_bytes: int = 0
+    pixels: int = 0
+    seconds: float = 0.0
+    failures: list = field(default_factory=list)
+
+    def line(self, mode):
+        bpp = f", mean {self.out_bytes * 8 / self.pixels:.4f} bpp" if mode == "encode" and self.pixels else ""
+        fails = f", {len(self.failures)} failed" if self.failures else ""
+        return (f"{self.files} files {mode}d ({self.skipped} already done), {self.in_bytes / 1e6:.2f} MB in, "
+                f"{self.out_bytes / 1e6:.2f} MB out{bpp}, {self.seconds:.1f} s{fails}")
+
+
+def plan(src, dst, mode):
+    """(input, output) pairs mirroring the tree of src under dst."""
+    src, dst = Path(src), Path(dst)
+    want = IMAGE_SUFFIXES if mode == "encode" else {".lcf"}
+    suffix = ".lcf" if mode == "encode" else ".png"
+    pairs = []
+    for p in sorted(src.rglob("*")):
+        if p.is_file() and p.suffix.lower() in want:
+            pairs.append((p, (dst / p.relative_to(src)).with_suffix(suffix)))
+    return pairs
+
+
+_worker = {}
+
+
+def _init(opts):
+    import torch
+    torch.set_num_threads(opts.pop("threads"))
+    _worker.update(opts)
+
+
+def _one(job):
+    """Process one file; returns (input, output, in_bytes, out_bytes, pixels, error or None)."""
+    from . import api
+    from .errors import LcodecError
+    src, dst = job
+    try:
+        os.makedirs(dst.parent, exist_ok=True)
+        if _worker["mode"] == "encode":
+            data = api.encode(src, model=_worker["model"], quality=_worker["quality"], device=_worker["device"])
+            info = api.open(data).info()
+            pixels = info["width"] * info["height"]
+        else:
+            import io
+            from PIL import Image
+            pixels_arr = api.decode(src, device=_worker["device"])
+            buf = io.BytesIO()
+            Image.fromarray(pixels_arr, "RGB").save(buf, format="PNG")
+            data, pixels = buf.getvalue(), pixels_arr.shape[0] * pixels_arr.shape[1]
+        api.write_atomic(dst, data, force=_worker["force"])
+        return str(src), os.path.getsize(src), len(data), pixels, None
+    except LcodecError as e:
+        return str(src), _size(src), 0, 0, str(e)
+    except Exception as e:  # one bad file never stops the batch: report it with its reason
+        return str(src), _size(src), 0, 0, f"{e.__class__.__name__}: {e}"
+
+
+def _size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def run(src, dst, mode, model="walloc-rgb", quality=None, device="cpu", jobs=1, force=False, echo=print):
+    from tqdm import tqdm
+    pairs = plan(src, dst, mode)
+    s = Summary()
+    todo = []
+    for a, b in pairs:
+        if b.exists() and not force:
+            s.skipped += 1
+        else:
+            todo.append((a, b))
+    opts = {"mode": mode, "model": model, "quality": quality, "device": device, "force": force,
+            "threads": max(1, (os.cpu_count() or 1) // max(1, jobs))}
+    total_mb = sum(a.stat().st_size for a, _ in todo) / 1e6
+    t = time.time()
+    bar = tqdm(total=round(total_mb, 2), unit="MB", desc=f"{mode} {len(todo)} files", dynamic_ncols=True)
+    if jobs > 1:
+        import multiprocessing as mp
+        with mp.get_context("spawn").Pool(jobs, initializer=_init, initargs=(dict(opts),)) as pool:
+            results = pool.imap_unordered(_one, todo)
+            _collect(results, s, bar)
+    else:
+        _init(dict(opts))
+        _collect(map(_one, todo), s, bar)
+    bar.close()
+    s.seconds = time.time() - t
+    echo(s.line(mode))
+    for path, err in s.failures:
+        echo(f"failed: {err}" if path in err else f"failed: {path}: {err}")
+    return s
+
+
+def _collect(results, s, bar):
+    for path, nin, nout, pixels, err in results:
+        if err:
+            s.failures.append((path, err))
+        else:
+            s.files += 1
+            s.in_bytes += nin
+            s.out_bytes += nout
+            s.pixels += pixels
+        bar.update(round(nin / 1e6, 2))
