@@ -35,3 +35,11 @@ def open(src):  # noqa: A001
 def list_models():
     from .models.registry import list_models as _list
     return _list()
+
+
+def __getattr__(name):
+    """`lcodec.learn` loads on first use (it imports torch)."""
+    if name == "learn":
+        import importlib
+        return importlib.import_module(".learn", __name__)
+    raise AttributeError(f"module 'lcodec' has no attribute {name!r}")

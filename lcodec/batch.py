@@ -92,9 +92,9 @@ def run(src, dst, mode, model="walloc-rgb", quality=None, device="cpu", jobs=1, 
             todo.append((a, b))
     opts = {"mode": mode, "model": model, "quality": quality, "device": device, "force": force,
             "threads": max(1, (os.cpu_count() or 1) // max(1, jobs))}
-    total_mb = sum(a.stat().st_size for a, _ in todo) / 1e6
+    total = sum(a.stat().st_size for a, _ in todo)
     t = time.time()
-    bar = tqdm(total=round(total_mb, 2), unit="MB", desc=f"{mode} {len(todo)} files", dynamic_ncols=True)
+    bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"{mode} {len(todo)} files", dynamic_ncols=True)
     if jobs > 1:
         import multiprocessing as mp
         with mp.get_context("spawn").Pool(jobs, initializer=_init, initargs=(dict(opts),)) as pool:
@@ -120,4 +120,4 @@ def _collect(results, s, bar):
             s.in_bytes += nin
             s.out_bytes += nout
             s.pixels += pixels
-        bar.update(round(nin / 1e6, 2))
+        bar.update(nin)

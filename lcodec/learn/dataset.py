@@ -1,0 +1,65 @@
+"""A lazy torch Dataset over .lcf files: headers are read on demand, one tile is entropy-decoded
+per item, and optional random crops are taken in latent space."""
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import LcodecError
+
+
+class LatentDataset(torch.utils.data.Dataset):
+    """Items are (latent, label). `labels`: "folder" (the parent folder's name, as class index in
+    sorted order), a callable path -> label, or None (label -1). `crop`: a latent-space square
+    size (the pixel footprint is crop * model stride); random per item when `random_crop`,
+    centred otherwise. Only tile 0 of each file is read (files of at most one tile, 1024 px,
+    give the whole image)."""
+
+    def __init__(self, folder, labels="folder", crop=None, random_crop=True, device="cpu", seed=0):
+        self.files = sorted(Path(folder).rglob("*.lcf"))
+        if not self.files:
+            raise LcodecError(f"no .lcf files in {folder}")
+        self.crop, self.random_crop, self.device = crop, random_crop, device
+        self.rng = np.random.default_rng(seed)
+        if labels == "folder":
+            self.classes = sorted({p.parent.name for p in self.files})
+            index = {c: i for i, c in enumerate(self.classes)}
+            self.labels = [index[p.parent.name] for p in self.files]
+        elif callable(labels):
+            self.classes = None
+            self.labels = [labels(p) for p in self.files]
+        else:
+            self.classes, self.labels = None, [-1] * len(self.files)
+
+    def __len__(self):
+        return len(self.files)
+
+    def __getitem__(self, i):
+        from .. import api
+        z = api.open(self.files[i]).latents(device=self.device)
+        if self.crop:
+            c = self.crop
+            h, w = z.shape[-2:]
+            if h < c or w < c:
+                raise LcodecError(f"{self.files[i]}: latent {h}x{w} smaller than the crop {c}")
+            if self.random_crop:
+                y, x = self.rng.integers(h - c + 1), self.rng.integers(w - c + 1)
+            else:
+                y, x = (h - c) // 2, (w - c) // 2
+            z = z[..., y:y + c, x:x + c]
+        return z, self.labels[i]
+
+
+def collate(batch):
+    """Stack latents of equal shape (use `crop` for files of different sizes)."""
+    zs, ys = zip(*batch)
+    shapes = {tuple(z.shape) for z in zs}
+    if len(shapes) != 1:
+        raise LcodecError(f"latents of different shapes in one batch: {sorted(shapes)}; set crop=")
+    return torch.stack(zs), torch.tensor(ys)
+
+
+def encode_folder(src, dst, model="walloc-rgb", quality=None, device="cpu", jobs=1):
+    """Encode a folder tree of images into a mirrored tree of .lcf files (resumable)."""
+    from ..batch import run
+    return run(src, dst, "encode", model=model, quality=quality, device=device, jobs=jobs)

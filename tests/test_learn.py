@@ -1,0 +1,27 @@
+"""Latent datasets: lazy, labelled by folder, cropped in latent space, never running synthesis."""
+import pytest
+import torch
+from PIL import Image
+
+import lcodec.learn
+from lcodec import api
+from lcodec.errors import LcodecError
+
+
+def test_latent_dataset_from_encoded_folders(tmp_path, photo, monkeypatch):
+    for cls, y0 in (("cats", 0), ("dogs", 120)):
+        (tmp_path / "img" / cls).mkdir(parents=True)
+        for k in range(2):
+            Image.fromarray(photo[y0 + k * 40:y0 + k * 40 + 96, 100:228]).save(tmp_path / "img" / cls / f"{k}.png")
+    s = lcodec.learn.encode_folder(tmp_path / "img", tmp_path / "enc", quality=1)
+    assert s.files == 4
+    codec = api.get_codec("walloc-rgb", 1, "cpu")
+    monkeypatch.setattr(codec.model, "synthesis", lambda *a: pytest.fail("synthesis ran"))
+    ds = lcodec.learn.LatentDataset(tmp_path / "enc", labels="folder", crop=8)
+    assert len(ds) == 4 and ds.classes == ["cats", "dogs"]
+    x, y = lcodec.learn.collate([ds[i] for i in range(4)])
+    assert x.shape == (4, 12, 8, 8) and x.dtype == torch.float32 and y.tolist() == [0, 0, 1, 1]
+    full = lcodec.learn.LatentDataset(tmp_path / "enc", labels=None)
+    assert full[0][0].shape == (12, 12, 16) and full[0][1] == -1
+    with pytest.raises(LcodecError):
+        lcodec.learn.LatentDataset(tmp_path / "enc", crop=64)[0]
