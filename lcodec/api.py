@@ -60,6 +60,8 @@ def encode(src, model="walloc-rgb", quality=None, device="auto", notes=None):
         pixels = check_array(pixels)
     if notes is not None:
         notes.extend(conv)
+    if max(pixels.shape[:2]) > container.MAX_SIDE:
+        raise InputError(f"image of {pixels.shape[1]}x{pixels.shape[0]}: sides are limited to {container.MAX_SIDE} px")
     codec = get_codec(model, quality, device)
     from .codec.coder import CODER_NAME, coder_version
     from .codec.tiling import tile_grid
@@ -113,6 +115,12 @@ class LcfFile:
                              f"(weights {entry['weights_sha256'][:12]}) is installed")
         if spec["modality"] != h["modality"]:
             raise FormatError("header modality does not match its model")
+        from .codec.coder import CODER_NAME, coder_version
+        if h["coder"] != CODER_NAME:
+            raise FormatError(f"file was entropy-coded with '{h['coder']}'; this lcodec decodes {CODER_NAME}")
+        if h["coder_version"].split(".")[:2] != coder_version().split(".")[:2]:
+            raise FormatError(f"file was coded with constriction {h['coder_version']}; installed is "
+                              f"{coder_version()} (its probability quantization may differ)")
         return get_codec(h["model"], h["quality"], device)
 
     def _tiles(self, device):
@@ -129,13 +137,18 @@ class LcfFile:
         if not 0 <= tile < len(grid):
             raise LcodecError(f"tile {tile} out of range (file has {len(grid)})")
         _, _, th, tw = grid[tile]
-        return codec.latents(self.container.tiles[tile], th, tw).to(device)
+        return codec.latents(self._tile(tile), th, tw).to(codec.device)
+
+    def _tile(self, i):
+        if i not in self.container.tiles:
+            raise FormatError(f"tile {i} is damaged or missing")
+        return self.container.tiles[i]
 
     def decode(self, device="auto"):
         codec, grid = self._tiles(device)
         out = np.empty((self.header["height"], self.header["width"], 3), dtype=np.uint8)
         for i, (y, x, th, tw) in enumerate(grid):
-            out[y:y + th, x:x + tw] = codec.decode_tile(self.container.tiles[i], th, tw)
+            out[y:y + th, x:x + tw] = codec.decode_tile(self._tile(i), th, tw)
         return out
 
 
@@ -154,24 +167,36 @@ def list_models():
 
 
 def write_atomic(path, data, force=False):
-    """Write bytes to path via a temporary file and a rename: never a partial or clobbered file."""
+    """Write bytes to path via a temporary file in the same folder and a rename: never a partial
+    or clobbered file. Without force, the file is published with a hard link, which fails if
+    the path appeared meanwhile (no check-then-replace race)."""
+    import tempfile
     from .errors import OutputError
     path = Path(path)
     if path.is_dir():
         raise OutputError(f"{path}: is a directory")
     if path.exists() and not force:
         raise OutputError(f"{path}: already exists (use --force to overwrite)")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = None
     try:
-        with builtins.open(tmp, "wb") as f:
+        fd, tmp = tempfile.mkstemp(prefix=".lcodec-", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if force:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise OutputError(f"{path}: already exists (use --force to overwrite)") from None
+            except OSError:  # a filesystem without hard links
+                if path.exists():
+                    raise OutputError(f"{path}: already exists (use --force to overwrite)") from None
+                os.replace(tmp, path)
     except OSError as e:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
         raise OutputError(f"{path}: cannot write ({e.strerror or e})") from None
-
+    finally:
+        if tmp is not None and os.path.exists(tmp):
+            os.unlink(tmp)

@@ -31,11 +31,12 @@ def plan(src, dst, mode):
     src, dst = Path(src), Path(dst)
     want = IMAGE_SUFFIXES if mode == "encode" else {".lcf"}
     suffix = ".lcf" if mode == "encode" else ".png"
-    pairs = []
-    for p in sorted(src.rglob("*")):
-        if p.is_file() and p.suffix.lower() in want:
-            pairs.append((p, (dst / p.relative_to(src)).with_suffix(suffix)))
-    return pairs
+    files = [p for p in sorted(src.rglob("*")) if p.is_file() and p.suffix.lower() in want]
+    targets = [(dst / p.relative_to(src)).with_suffix(suffix) for p in files]
+    clash = {t for t in targets if targets.count(t) > 1}
+    # a.png and a.jpg would both become a.lcf: such files keep their suffix (a.png.lcf, a.jpg.lcf)
+    return [(p, (dst / p.relative_to(src)).with_name(p.name + suffix) if t in clash else t)
+            for p, t in zip(files, targets)]
 
 
 _worker = {}
@@ -86,10 +87,13 @@ def run(src, dst, mode, model="walloc-rgb", quality=None, device="cpu", jobs=1, 
     s = Summary()
     todo = []
     for a, b in pairs:
-        if b.exists() and not force:
-            s.skipped += 1
-        else:
+        if not b.exists() or force:
             todo.append((a, b))
+        elif mode == "encode" and not _made_with(b, model, quality):
+            s.failures.append((str(a), f"{b} exists but was made with another model, quality or "
+                                       "weights version (use --force to re-encode)"))
+        else:
+            s.skipped += 1
     opts = {"mode": mode, "model": model, "quality": quality, "device": device, "force": force,
             "threads": max(1, (os.cpu_count() or 1) // max(1, jobs))}
     total = sum(a.stat().st_size for a, _ in todo)
@@ -109,6 +113,20 @@ def run(src, dst, mode, model="walloc-rgb", quality=None, device="cpu", jobs=1, 
     for path, err in s.failures:
         echo(f"failed: {err}" if path in err else f"failed: {path}: {err}")
     return s
+
+
+def _made_with(path, model, quality):
+    """Whether an existing .lcf output matches the requested model, quality and installed weights."""
+    from . import api
+    from .errors import LcodecError
+    from .models import registry
+    try:
+        h = api.open(path).header
+        q = api.DEFAULT_QUALITY.get(model, min(registry.model_spec(model)["qualities"])) if quality is None else quality
+        e = registry.weights_entry(model, q)
+    except LcodecError:
+        return False
+    return (h["model"], h["quality"], h["weights_sha256"]) == (model, q, e["weights_sha256"])
 
 
 def _collect(results, s, bar):

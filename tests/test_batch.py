@@ -24,3 +24,15 @@ def test_folder_encode_resume_and_workers(tmp_path, photo):
     d = batch.run(out, dec, "decode", device="cpu", echo=lambda *_: None)
     assert d.files == 2 and Image.open(dec / "sub" / "b.png").size == (130, 90)
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_name_clashes_keep_their_suffix_and_stale_outputs_are_not_skipped(tmp_path, photo):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.fromarray(photo[:64, :64]).save(src / "a.png")
+    Image.fromarray(photo[64:128, :64]).save(src / "a.jpg")
+    out = tmp_path / "out"
+    s = batch.run(src, out, "encode", quality=2, device="cpu", echo=lambda *_: None)
+    assert s.files == 2 and sorted(p.name for p in out.iterdir()) == ["a.jpg.lcf", "a.png.lcf"]
+    stale = batch.run(src, out, "encode", quality=1, device="cpu", echo=lambda *_: None)
+    assert stale.files == 0 and stale.skipped == 0 and len(stale.failures) == 2

@@ -79,8 +79,8 @@ def test_bad_input_gets_one_line_and_no_output(encoded, case, tmp_path):
     out = tmp_path / "out.png"
     if case == "missing":
         r = run("encode", tmp_path / "nope.png", "-o", tmp_path / "o.lcf")
-    elif case == "directory":
-        r = run("encode", tmp_path, "-o", tmp_path / "o.lcf")
+    elif case == "directory":  # a folder where a file is expected
+        r = run("info", tmp_path)
     elif case == "not-image":
         (tmp_path / "t.png").write_text("hello")
         r = run("encode", tmp_path / "t.png", "-o", tmp_path / "o.lcf")

@@ -107,3 +107,20 @@ def test_crc_is_crc32_of_type_and_payload(blob):
     (length,) = struct.unpack_from("<I", blob, 10)
     ctype_payload = blob[14:18 + length]
     assert struct.unpack_from("<I", blob, 18 + length)[0] == zlib.crc32(ctype_payload)
+
+
+def test_hostile_metadata_and_end_chunks(blob):
+    deep = _insert_before_end(container.write(HEADER, [b"a", b"b"]), container.chunk(b"meta", b"[" * 100000))
+    with pytest.raises(FormatError, match="JSON"):
+        container.read(deep)
+    with pytest.raises(FormatError, match="duplicate metadata"):
+        container.read(_insert_before_end(blob, container.chunk(b"meta", b"{}")))
+    with pytest.raises(FormatError, match="not empty"):
+        container.read(blob[:-12] + container.chunk(container.END, b"x"))
+
+
+def test_writer_refuses_what_the_reader_would_refuse():
+    with pytest.raises(FormatError):
+        container.write(dict(HEADER, width=70000), [b"a", b"b"])
+    with pytest.raises(FormatError):
+        container.write(HEADER, [b"only one tile"])

@@ -122,7 +122,8 @@ class LatentCoder:
     def decode(self, data, shape):
         c_count, h, w = shape
         # every symbol costs at least -log2(largest probability) bits: a stream too short for
-        # its declared size is refused before any work (a forged header cannot buy a long hang)
+        # its declared size is refused before any work (a coarse bound; tiles are at most
+        # 1024 px, so the decode work a forged file can cause is bounded per tile anyway)
         if len(data) * 8 + 64 < c_count * h * w * self.min_bits:
             raise FormatError("tile stream too short for its declared size (corrupt file)")
         dec = Decoder(data)

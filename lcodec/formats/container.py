@@ -17,6 +17,7 @@ MAX_CHUNK = 1 << 30          # no chunk is larger than 1 GiB
 MAX_HEADER = 1 << 16         # header record
 MAX_TILES = 1 << 20
 MAX_PIXELS = 16384 * 16384   # the largest image lcodec encodes; decode allocates no more
+MAX_SIDE = 1 << 16
 HEAD, TILE, META, END = b"HEAD", b"TILE", b"meta", b"LEND"
 KNOWN = {HEAD, TILE, META, END}
 
@@ -33,7 +34,9 @@ def chunk(ctype, payload):
 def write(header, tiles, meta=None):
     """Serialize a header dict, a list of tile payloads (index = position) and optional metadata."""
     out = [SIGNATURE, struct.pack("<BB", MAJOR, MINOR)]
-    header = dict(header, format=f"{MAJOR}.{MINOR}")  # repeats the version bytes, under the CRC
+    header = validate_header(dict(header, format=f"{MAJOR}.{MINOR}"))  # never write what read() refuses
+    if len(tiles) != header["tiles"]:
+        raise FormatError("tile count does not match the header")
     out.append(chunk(HEAD, header_codec.pack(header)))
     if meta:
         out.append(chunk(META, json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()))
@@ -58,7 +61,7 @@ class Container:
 def _json(payload, what):
     try:
         obj = json.loads(payload.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError; deep nesting recurses
         raise FormatError(f"{what} chunk is not valid JSON") from None
     if not isinstance(obj, dict):
         raise FormatError(f"{what} chunk is not a JSON object")
@@ -83,7 +86,7 @@ def read(data, tolerate_damage=False):
         raise VersionError(f"file uses .lcf format {major}.{minor}; this lcodec reads format {MAJOR}.x")
     pos = 10
     c = Container(major, minor, header={}, size=n)
-    seen_end = False
+    seen_end = seen_meta = False
     while pos < n:
         if n - pos < 12:
             raise FormatError("truncated file (incomplete chunk)")
@@ -123,8 +126,13 @@ def read(data, tolerate_damage=False):
                 raise FormatError("version bytes do not match the header (file damaged)")
             c.header_bytes = pos
         elif ctype == META:
+            if seen_meta:
+                raise FormatError("duplicate metadata chunk")
+            seen_meta = True
             c.meta = _json(payload, "metadata")
         elif ctype == END:
+            if length:
+                raise FormatError("end chunk is not empty")
             seen_end = True
             c.header_bytes += 12
             if pos != n:
@@ -167,8 +175,8 @@ def validate_header(h):
     _req(h, "coder_version", str, lambda v: len(v) < 64)
     _req(h, "tiles", int, lambda v: 1 <= v <= MAX_TILES)
     if modality == "image":
-        _req(h, "width", int, lambda v: 1 <= v <= 1 << 16)
-        _req(h, "height", int, lambda v: 1 <= v <= 1 << 16)
+        _req(h, "width", int, lambda v: 1 <= v <= MAX_SIDE)
+        _req(h, "height", int, lambda v: 1 <= v <= MAX_SIDE)
         _req(h, "channels", int, lambda v: v == 3)
         _req(h, "dtype", str, lambda v: v == "uint8")
         _req(h, "tile_size", int, lambda v: 16 <= v <= 1 << 14 and v % 16 == 0)

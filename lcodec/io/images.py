@@ -1,5 +1,6 @@
 """Image I/O: any Pillow-readable image in, H x W x 3 uint8 RGB out (with notes on conversions)."""
 import os
+import warnings
 
 import numpy as np
 
@@ -16,10 +17,12 @@ def read_image(path):
         raise InputError(f"{path}: is a directory, expected an image file")
     if not os.path.exists(path):
         raise InputError(f"{path}: no such file")
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow's decompression-bomb guard stays on
+    # Pillow's decompression-bomb guard stays on: it refuses above 2x MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS // 2
     notes = []
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings(), Image.open(path) as im:
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             if getattr(im, "n_frames", 1) > 1:
                 notes.append(f"animated image: encoding the first of {im.n_frames} frames")
             im.seek(0)
@@ -31,7 +34,9 @@ def read_image(path):
         raise InputError(f"{path}: refused, image too large ({e})") from None
     except PermissionError:
         raise InputError(f"{path}: permission denied") from None
-    except (OSError, SyntaxError, ValueError) as e:
+    except MemoryError:
+        raise InputError(f"{path}: image too large to decode in memory") from None
+    except Exception as e:  # Pillow's decoders raise many types on corrupt files
         raise InputError(f"{path}: not a readable image ({e.__class__.__name__}: {e})") from None
     return arr, notes
 
@@ -44,7 +49,9 @@ def to_rgb(im, notes):
         return np.asarray(im, dtype=np.uint8).copy()
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = np.asarray(im).astype(np.float64)
-        hi = 65535.0 if mode.startswith("I;16") or a.max() > 255 else 255.0
+        if mode == "F" and a.size and np.nanmax(a) <= 1.0:
+            a = a * 255.0  # float images in [0, 1]
+        hi = 65535.0 if mode.startswith("I;16") or np.nanmax(a, initial=0) > 255 else 255.0
         g = np.clip(np.round(a / hi * 255.0), 0, 255).astype(np.uint8)
         notes.append(f"{mode} image reduced to 8 bits per sample and coded as RGB")
         return np.repeat(g[..., None], 3, axis=2)
