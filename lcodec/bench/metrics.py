@@ -15,6 +15,6 @@ def ms_ssim(ref, rec):
         return float("nan")
     import torch
     from pytorch_msssim import ms_ssim as _ms_ssim
-    a = torch.from_numpy(ref).permute(2, 0, 1)[None].double()
-    b = torch.from_numpy(rec).permute(2, 0, 1)[None].double()
+    a = torch.from_numpy(np.ascontiguousarray(ref)).permute(2, 0, 1)[None].double()
+    b = torch.from_numpy(np.array(rec)).permute(2, 0, 1)[None].double()
     return float(_ms_ssim(a, b, data_range=255.0))
