@@ -17,11 +17,12 @@ import click
 @click.option("--crop", type=int, default=128, show_default=True, help="Crop size (doubled for the last 40%).")
 @click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate.")
 @click.option("--no-pca", is_flag=True, help="Random init instead of the PCA initialisation.")
+@click.option("--init", "init_shipped", is_flag=True, help="Fine-tune from the installed weights of MODEL -q N.")
 @click.option("--threads", type=int, default=None, help="torch threads (default: all cores).")
 @click.option("--export", "export_version", type=int, default=None,
               help="After training, export fp16 weights + frozen tables as this model version.")
 def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_dir, batch, crop, lr,
-              no_pca, threads, export_version):
+              no_pca, init_shipped, threads, export_version):
     """Train MODEL at quality -q on a folder of data, for --minutes of wall time."""
     import sys
     import torch
@@ -39,8 +40,12 @@ def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_di
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     with open(Path(run_dir) / "commands.txt", "a") as f:  # the ledger records every invocation
         f.write(" ".join(["lcodec"] + sys.argv[1:]) + "\n")
+    init = None
+    if init_shipped:
+        from ..models import registry
+        init = registry.verified_path(registry.weights_entry(model, quality), "weights_file")
     rec, state = walloc_train.run(model, quality, data_dir, val_dir, minutes, resume, dev, run_dir,
-                                  batch=batch, crop=crop, lr=lr, pca=not no_pca)
+                                  batch=batch, crop=crop, lr=lr, pca=not no_pca, init_from=init)
     if export_version is not None:
         from ..train import export
         export.export_walloc(model, quality, run_dir, data_dir, val_dir, export_version,
