@@ -1,4 +1,4 @@
-"""Training WaLLoC (images): PCA initialisation, MSE (+ lambda * rate) loss, fp16 export."""
+"""Training WaLLoC (images): PCA initialisation, MSE (+ lambda * rate) loss, validation."""
 import math
 import time
 
