@@ -40,3 +40,24 @@ def test_out_of_table_values_escape(coder):
     planes = np.zeros((4, 8, 8), dtype=np.int64)
     planes[0, 3, 3], planes[2, 5, 1] = 100000, -70000
     assert np.array_equal(coder.decode(coder.encode(planes), planes.shape), planes)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 2), (2, 17), (17, 2), (1, 1000), (3, 3), (5, 40)])
+def test_plans_cover_every_position_once_and_use_only_coded_neighbours(shape):
+    stages = context.plan(*shape)
+    order = np.concatenate([pos for pos, _ in stages])
+    assert sorted(order.tolist()) == list(range(shape[0] * shape[1]))
+    done = set()
+    for pos, nb in stages:
+        assert nb is None or set(nb.ravel().tolist()) <= done
+        done |= set(pos.tolist())
+
+
+def test_thin_planes_are_interpolated_not_coded_raw(coder):
+    ramp = np.round(60 * np.sin(np.arange(2000) / 40.0)).astype(np.int64)[None, None, :]
+    planes = np.concatenate([ramp, np.zeros((3, 1, 2000), dtype=np.int64)])
+    data = coder.encode(planes)
+    assert np.array_equal(coder.decode(data, planes.shape), planes)
+    shuffled = planes.copy()
+    shuffled[0, 0] = np.random.default_rng(0).permutation(shuffled[0, 0])
+    assert len(data) < 0.5 * len(coder.encode(shuffled))   # smoothness along the row is used

@@ -38,8 +38,10 @@ def plan(h, w):
 
 def _plan(g):
     gh, gw = g.shape
-    if gh < 3 or gw < 3:
+    if gh < 3 and gw < 3:
         return [(g.ravel(), None)]
+    if gh < 3 or gw < 3:  # a thin plane (or a 1-D signal as 1 x n): interpolate along its long axis
+        return _plan_1d(g if gh < 3 else g.T, transpose=gh >= 3)
     p0, p1, p2, p3 = g[0::2, 0::2], g[1::2, 1::2], g[0::2, 1::2], g[1::2, 0::2]
     r0, c0 = p0.shape
     r1, c1 = p1.shape
@@ -56,6 +58,22 @@ def _plan(g):
     stages = _plan(p0)
     for pos, nb in ((p1, nb1), (p2, nb2), (p3, nb3)):
         stages.append((pos.ravel(), np.stack([n.ravel() for n in nb])))
+    return stages
+
+
+def _plan_1d(g, transpose):
+    """Even samples first (recursively), then odd ones from their two neighbours (each counted
+    twice, so the 4-neighbour rules of the 2-D stages apply unchanged)."""
+    gh, gw = g.shape
+    if gw < 3:
+        return [((g.T if transpose else g).ravel(), None)]
+    even, odd = g[:, 0::2], g[:, 1::2]
+    j = np.arange(odd.shape[1])
+    left, right = even[:, j], even[:, np.minimum(j + 1, even.shape[1] - 1)]
+    if transpose:
+        odd, left, right = odd.T, left.T, right.T
+    stages = _plan_1d(even, transpose)
+    stages.append((odd.ravel(), np.stack([left.ravel(), right.ravel(), left.ravel(), right.ravel()])))
     return stages
 
 
