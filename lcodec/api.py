@@ -180,6 +180,9 @@ def write_atomic(path, data, force=False):
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=".lcodec-", suffix=".tmp", dir=path.parent)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600: give the output the usual mode
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
