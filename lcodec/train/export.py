@@ -69,12 +69,20 @@ def _replace_index_entry(key, entry):
                 (WEIGHTS_DIR / old[k]).unlink(missing_ok=True)
 
 
+def _ledger():
+    if not LEDGER.exists():
+        return []
+    return [json.loads(line) for line in LEDGER.read_text().splitlines() if line.strip()]
+
+
 def install(name, quality, version, weights_path, tables_path, record, val_dir):
     """Ship weights + tables as `version` of (name, quality): registry, validation, ledger."""
     from .. import api
     old = registry.load_index().get(f"{name}/q{quality}")
-    if old and old["version"] >= version:
-        raise SystemExit(f"{name} q{quality} version {old['version']} is installed: new weights need a higher version")
+    used = [r["version"] for r in _ledger() if (r["model"], r["quality"]) == (name, quality)]
+    if max(used + [old["version"] if old else 0]) >= version:
+        raise SystemExit(f"{name} q{quality} version {max(used)} exists (installed or in the ledger): "
+                         "new weights need a higher version")
     stem = f"{name}-q{quality}-v{version}"
     wfile, tfile = f"{stem}.pt", f"{stem}.tables.npz"
     if os.path.abspath(weights_path) != str(WEIGHTS_DIR / wfile):

@@ -50,13 +50,16 @@ def render():
     out = [INTRO]
     for r in rows:
         v = r.get("val", {})
-        out.append(f"| {r['model']} | {r['quality']} | {r['version']} | {r['steps']} | {r['crop']}/{r['batch']} "
+        version = f"{r['version']} (not shipped)" if r.get("shipped") is False else r["version"]
+        out.append(f"| {r['model']} | {r['quality']} | {version} | {r['steps']} | {r['crop']}/{r['batch']} "
                    f"| {r['device']} | {r['wall_minutes']} | {v.get('bpp', '')} | {v.get('psnr', '')} "
                    f"| `{r['weights_sha256'][:16]}` |\n")
     out.append(RECIPES)
     out.append("\n## Commands\n")
     for r in rows:
         out.append(f"\n{r['model']} q{r['quality']} v{r['version']} ({r['date']}, data `{r['data']}`):\n")
+        if r.get("note"):
+            out.append(f"{r['note']}.\n")
         out.extend(f"    {c}\n" for c in r["commands"])
     DOC.write_text("".join(out))
 
