@@ -18,6 +18,14 @@ def _device(device):
     return pick_device(device)
 
 
+def resolve_quality(model, quality):
+    """The requested quality, or the model's default; checked against the registry."""
+    if quality is None:
+        quality = DEFAULT_QUALITY.get(model, min(registry.model_spec(model)["qualities"]))
+    registry.quality_spec(model, quality)
+    return quality
+
+
 def get_codec(name, quality, device="cpu"):
     """A loaded codec (cached per model, quality and device)."""
     spec = registry.model_spec(name)
@@ -50,9 +58,7 @@ def _read_bytes(src):
 def encode(src, model="walloc-rgb", quality=None, device="auto", notes=None):
     """Compress an image (path, or H x W x 3 uint8 array) to .lcf bytes."""
     from .io.images import check_array, read_image
-    spec = registry.model_spec(model)
-    quality = DEFAULT_QUALITY.get(model, min(spec["qualities"])) if quality is None else quality
-    registry.quality_spec(model, quality)
+    quality = resolve_quality(model, quality)
     if isinstance(src, np.ndarray):
         pixels, conv = check_array(src), []
     else:

@@ -122,7 +122,7 @@ def _made_with(path, model, quality):
     from .models import registry
     try:
         h = api.open(path).header
-        q = api.DEFAULT_QUALITY.get(model, min(registry.model_spec(model)["qualities"])) if quality is None else quality
+        q = api.resolve_quality(model, quality)
         e = registry.weights_entry(model, q)
     except LcodecError:
         return False

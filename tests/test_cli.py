@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from .conftest import EXAMPLE
 
 
 def run(*args, cwd=None):

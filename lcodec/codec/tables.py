@@ -57,9 +57,6 @@ class TableSet:
     def __len__(self):
         return len(self.lo)
 
-    def size(self, i):
-        return int(self.starts[i + 1] - self.starts[i])
-
     def frequencies(self, i):
         return self.freqs[self.starts[i]:self.starts[i + 1]]
 

@@ -15,6 +15,17 @@ def load_state(path):
     return {k: v.float() for k, v in state.items()}
 
 
+def tile_symbols(model, thresholds, pixels, device="cpu"):
+    """H x W x 3 uint8 tile -> latent x h x w int symbols: edge-padded to the model's stride,
+    then the deterministic symbol path. Table fitting calls this too, so the frozen tables
+    see exactly what the encoder codes."""
+    s = model.stride()
+    h, w, _ = pixels.shape
+    padded = np.pad(pixels, ((0, -h % s), (0, -w % s), (0, 0)), mode="edge")
+    x = torch.from_numpy(padded).permute(2, 0, 1)[None].to(device).float() / 255.0 - 0.5
+    return model.symbols(x, thresholds)[0].cpu().numpy()
+
+
 class WallocImageCodec:
     def __init__(self, name, quality, device):
         spec = model_spec(name)
@@ -33,16 +44,9 @@ class WallocImageCodec:
         s = self.stride
         return (self.model.latent, -(-h // s), -(-w // s))
 
-    def _pad(self, pixels):
-        h, w, _ = pixels.shape
-        _, lh, lw = self.latent_shape(h, w)
-        return np.pad(pixels, ((0, lh * self.stride - h), (0, lw * self.stride - w), (0, 0)), mode="edge")
-
     def symbols(self, pixels):
         """H x W x 3 uint8 -> latent x h x w int symbols (deterministic)."""
-        x = torch.from_numpy(self._pad(pixels)).permute(2, 0, 1)[None].to(self.device)
-        x = x.float() / 255.0 - 0.5
-        return self.model.symbols(x, self.thresholds)[0].cpu().numpy()
+        return tile_symbols(self.model, self.thresholds, pixels, self.device)
 
     def encode_tile(self, pixels):
         return self.coder.encode(self.symbols(pixels))

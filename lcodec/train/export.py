@@ -15,6 +15,7 @@ from ..codec import context
 from ..codec.tiling import tile_grid
 from ..models import registry
 from ..models.registry import WEIGHTS_DIR, sha256_file
+from ..models.walloc_image import tile_symbols
 from . import data
 from .ledger import LEDGER
 from .walloc_train import build
@@ -35,14 +36,11 @@ def fit_tables(model, name, data_dir):
     tile = registry.model_spec(name)["tile"]
     model = model.cpu()
     thr = model.thresholds()
-    s = model.stride()
     samples = []
     for img in data.load_images(data_dir):
         arr = img.permute(1, 2, 0).numpy()
         for y, x, th, tw in tile_grid(arr.shape[0], arr.shape[1], tile):
-            t = np.pad(arr[y:y + th, x:x + tw], ((0, -th % s), (0, -tw % s), (0, 0)), mode="edge")
-            xt = torch.from_numpy(t).permute(2, 0, 1)[None].float() / 255.0 - 0.5
-            samples.append(model.symbols(xt, thr)[0].numpy())
+            samples.append(tile_symbols(model, thr, arr[y:y + th, x:x + tw]))
     return context.fit(samples, model.latent, model.max_symbol)
 
 
