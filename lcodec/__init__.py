@@ -1,8 +1,10 @@
 """lcodec: learned compression of images and audio into versioned .lcf files.
 
     import lcodec
-    data = lcodec.encode("photo.png", model="walloc-rgb", quality=2)   # -> bytes
-    pixels = lcodec.decode(data)                                        # -> H x W x 3 uint8
+    data = lcodec.encode("photo.png", quality=2)         # -> bytes (walloc-rgb)
+    pixels = lcodec.decode(data)                          # -> H x W x 3 uint8
+    data = lcodec.encode("song.flac")                     # -> bytes (walloc-stereo)
+    samples = lcodec.decode(data)                         # -> frames x channels float32
     f = lcodec.open("photo.lcf"); f.header; f.latents()
 
 Every error raised on bad input or a bad file is an `lcodec.LcodecError`.
@@ -14,14 +16,16 @@ __all__ = ["encode", "decode", "open", "list_models", "LcodecError", "FormatErro
            "ModelError", "OutputError", "VersionError"]
 
 
-def encode(src, model="walloc-rgb", quality=None, device="auto"):
-    """Compress an image (path or H x W x 3 uint8 array) into .lcf bytes."""
+def encode(src, model=None, quality=None, device="auto", rate=None):
+    """Compress an image (path or H x W x 3 uint8 array) or audio (path, or frames x channels
+    array with its sample `rate`) into .lcf bytes; the model defaults by modality."""
     from . import api
-    return api.encode(src, model=model, quality=quality, device=device)
+    return api.encode(src, model=model, quality=quality, device=device, rate=rate)
 
 
 def decode(src, device="auto"):
-    """Decode .lcf bytes or a path to an H x W x 3 uint8 array."""
+    """Decode .lcf bytes or a path: an image to H x W x 3 uint8, audio to frames x channels
+    float32 (at lcodec.open(src).header['sample_rate'])."""
     from . import api
     return api.decode(src, device=device)
 

@@ -1,5 +1,6 @@
 """The public library API: encode, decode, open (and the CLI is a thin layer over these)."""
 import builtins
+import contextlib
 import os
 from pathlib import Path
 
@@ -9,7 +10,8 @@ from .errors import FormatError, InputError, LcodecError, ModelError
 from .formats import container
 from .models import registry
 
-DEFAULT_QUALITY = {"walloc-rgb": 2}
+DEFAULT_QUALITY = {"walloc-rgb": 2, "walloc-stereo": 2}
+DEFAULT_MODEL = {"image": "walloc-rgb", "audio": "walloc-stereo"}
 _codecs = {}
 
 
@@ -35,6 +37,9 @@ def get_codec(name, quality, device="cpu"):
         if spec["family"] == "walloc" and spec["modality"] == "image":
             from .models.walloc_image import WallocImageCodec
             _codecs[key] = WallocImageCodec(name, quality, dev)
+        elif spec["family"] == "walloc" and spec["modality"] == "audio":
+            from .models.walloc_audio import WallocAudioCodec
+            _codecs[key] = WallocAudioCodec(name, quality, dev)
         else:
             raise ModelError(f"model '{name}' has no codec in this version")
     return _codecs[key]
@@ -55,10 +60,38 @@ def _read_bytes(src):
         raise InputError(f"{path}: cannot read ({e.strerror})") from None
 
 
-def encode(src, model="walloc-rgb", quality=None, device="auto", notes=None):
-    """Compress an image (path, or H x W x 3 uint8 array) to .lcf bytes."""
-    from .io.images import check_array, read_image
+def input_modality(src, rate=None):
+    """'image' or 'audio': an array with a sample rate is audio; a path by its extension, or
+    else by whether soundfile can read it."""
+    from .io.audio import is_audio_path
+    from .train.data import IMAGE_SUFFIXES
+    if isinstance(src, np.ndarray):
+        return "audio" if rate is not None else "image"
+    path = Path(os.fspath(src))
+    if is_audio_path(path):
+        return "audio"
+    if path.suffix.lower() in IMAGE_SUFFIXES or not path.is_file():
+        return "image"
+    import soundfile as sf
+    try:
+        sf.info(str(path))
+        return "audio"
+    except Exception:  # not audio: the image reader gives the error, if any
+        return "image"
+
+
+def encode(src, model=None, quality=None, device="auto", notes=None, rate=None):
+    """Compress an image (path, or H x W x 3 uint8 array) or audio (path, or frames x channels
+    array with `rate`) to .lcf bytes. Without a model, the input's modality picks one."""
+    modality = input_modality(src, rate)
+    model = model or DEFAULT_MODEL[modality]
+    spec = registry.model_spec(model)
+    if spec["modality"] != modality:
+        raise InputError(f"{model} is an {spec['modality']} model, but the input is {modality}")
     quality = resolve_quality(model, quality)
+    if modality == "audio":
+        return _encode_audio(src, model, quality, device, rate)
+    from .io.images import check_array, read_image
     if isinstance(src, np.ndarray):
         pixels, conv = check_array(src), []
     else:
@@ -83,6 +116,25 @@ def encode(src, model="walloc-rgb", quality=None, device="auto", notes=None):
     return container.write(header, payloads, {"notes": conv} if conv else None)
 
 
+def _encode_audio(src, model, quality, device, rate):
+    from . import audio_codec
+    from .io import audio
+    if isinstance(src, np.ndarray):
+        x = audio_codec.check_array(src, rate)
+        info = audio.AudioInfo("<array>", int(rate), x.shape[1], x.shape[0], "FLOAT")
+        reader = audio.array_reader(x)
+    else:
+        info = audio.probe(src)
+        reader = audio.Reader(info)
+    codec = get_codec(model, quality, device)
+    try:
+        header, payloads = audio_codec.encode(reader, info, codec, model, quality)
+    finally:
+        if hasattr(reader, "close"):
+            reader.close()
+    return container.write(header, payloads)
+
+
 class LcfFile:
     """A parsed .lcf file: header fields, sizes, and access to its latents and pixels."""
 
@@ -101,6 +153,11 @@ class LcfFile:
         if h["modality"] == "image":
             out.update(width=h["width"], height=h["height"], channels=h["channels"],
                        bpp=round(self.container.size * 8 / (h["width"] * h["height"]), 5))
+        else:
+            seconds = h["frames"] / h["sample_rate"]
+            out.update(sample_rate=h["sample_rate"], channels=h["channels"], frames=h["frames"],
+                       duration_s=round(seconds, 4), sample_type=h["subtype"],
+                       kbps=round(self.container.size * 8 / seconds / 1000, 3))
         if self.container.meta:
             out["meta"] = self.container.meta
         return out
@@ -132,13 +189,18 @@ class LcfFile:
     def _tiles(self, device):
         from .codec.tiling import tile_grid
         codec = self.codec(device)
+        if self.header["modality"] != "image":
+            raise LcodecError("this is an audio file: use decode_chunks() or latents()")
         if codec.tile != self.header["tile_size"]:
             raise FormatError("header tile size does not match the model")
         grid = tile_grid(self.header["height"], self.header["width"], codec.tile)
         return codec, grid
 
     def latents(self, device="cpu", tile=0):
-        """Dequantized latents of one tile, without running the synthesis network."""
+        """Dequantized latents of one tile, without running the synthesis network
+        (audio: groups x latent x frames of one segment's channel group)."""
+        if self.header["modality"] == "audio":
+            return self._audio_latents(device, tile)
         codec, grid = self._tiles(device)
         if not 0 <= tile < len(grid):
             raise LcodecError(f"tile {tile} out of range (file has {len(grid)})")
@@ -150,7 +212,32 @@ class LcfFile:
             raise FormatError(f"tile {i} is damaged or missing")
         return self.container.tiles[i]
 
+    def _audio_latents(self, device, tile):
+        from .codec import segments as seg
+        from .io import audio
+        h, codec = self.header, self.codec(device)
+        if not 0 <= tile < h["tiles"]:
+            raise LcodecError(f"tile {tile} out of range (file has {h['tiles']})")
+        groups = seg.channel_groups(h["channels"])
+        k, g = divmod(tile, len(groups))
+        up, down = audio.ratio(h["sample_rate"], h["model_rate"])
+        n = audio.resampled_length(h["frames"], up, down)
+        a, b = seg.segment_span(k, n, h["segment"], h["overlap"])
+        return codec.latents(self._tile(tile), b - a, len(groups[g])).to(codec.device)
+
+    def decode_chunks(self, device="auto"):
+        """Audio: the decoded signal at the file's sample rate, as successive frames x channels
+        float32 chunks (bounded memory for any duration)."""
+        from . import audio_codec
+        if self.header["modality"] != "audio":
+            raise LcodecError("this is an image file: use decode()")
+        return audio_codec.decode_chunks(self.header, self._tile, self.codec(device))
+
     def decode(self, device="auto"):
+        """Image: H x W x 3 uint8. Audio: frames x channels float32 at header['sample_rate']."""
+        if self.header["modality"] == "audio":
+            chunks = list(self.decode_chunks(device))
+            return np.concatenate(chunks) if chunks else np.zeros((0, self.header["channels"]), np.float32)
         codec, grid = self._tiles(device)
         out = np.empty((self.header["height"], self.header["width"], 3), dtype=np.uint8)
         for i, (y, x, th, tw) in enumerate(grid):
@@ -164,7 +251,8 @@ def open(src):  # noqa: A001 - the documented library name
 
 
 def decode(src, device="auto"):
-    """Decode an .lcf file (path or bytes) to an H x W x 3 uint8 array."""
+    """Decode an .lcf file (path or bytes): an image to an H x W x 3 uint8 array, audio to a
+    frames x channels float32 array (its rate: open(src).header['sample_rate'])."""
     return open(src).decode(device)
 
 
@@ -173,9 +261,17 @@ def list_models():
 
 
 def write_atomic(path, data, force=False):
-    """Write bytes to path via a temporary file in the same folder and a rename: never a partial
-    or clobbered file. Without force, the file is published with a hard link, which fails if
-    the path appeared meanwhile (no check-then-replace race)."""
+    """Write bytes to path via a temporary file and a rename: never a partial or clobbered file."""
+    with atomic_output(path, force) as f:
+        f.write(data)
+
+
+@contextlib.contextmanager
+def atomic_output(path, force=False):
+    """A binary file object whose content appears at `path` only if the block completes: it is
+    written to a temporary file in the same folder, then renamed. Without force, the file is
+    published with a hard link, which fails if the path appeared meanwhile (no
+    check-then-replace race)."""
     import tempfile
     from .errors import OutputError
     path = Path(path)
@@ -189,8 +285,8 @@ def write_atomic(path, data, force=False):
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600: give the output the usual mode
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        with os.fdopen(fd, "w+b") as f:
+            yield f
             f.flush()
             os.fsync(f.fileno())
         if force:
@@ -209,3 +305,19 @@ def write_atomic(path, data, force=False):
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_audio(lcf, path, device="auto", force=False):
+    """Decode an audio LcfFile into a WAV or FLAC file (by extension) with the original rate,
+    channel count, length and (where the format allows) sample type; streamed, atomic."""
+    import soundfile as sf
+    from .io.audio import output_format
+    h = lcf.header
+    fmt, subtype = output_format(path, h["subtype"])
+    chunks = lcf.decode_chunks(device)
+    with atomic_output(path, force) as f:
+        with sf.SoundFile(f, "w", samplerate=h["sample_rate"], channels=h["channels"], format=fmt,
+                          subtype=subtype) as out:
+            for chunk in chunks:
+                out.write(chunk)
+    return h["frames"]

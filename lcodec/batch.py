@@ -1,11 +1,14 @@
 """Folder jobs: encode or decode a whole tree into a mirrored tree, with worker processes,
 resume (finished outputs are skipped; outputs are written atomically, so none is partial),
-a progress bar, and a summary in which one bad file never stops the batch."""
+a progress bar, and a summary in which one bad file never stops the batch. Images and audio
+may be mixed: without a model, each file gets its modality's default model; decoded images
+become .png, decoded audio .wav."""
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .io.audio import AUDIO_SUFFIXES
 from .train.data import IMAGE_SUFFIXES
 
 
@@ -16,11 +19,14 @@ class Summary:
     in_bytes: int = 0
     out_bytes: int = 0
     pixels: int = 0
+    audio_seconds: float = 0.0
     seconds: float = 0.0
     failures: list = field(default_factory=list)
 
     def line(self, mode):
         bpp = f", mean {self.out_bytes * 8 / self.pixels:.4f} bpp" if mode == "encode" and self.pixels else ""
+        if mode == "encode" and self.audio_seconds:
+            bpp += f"; {self.audio_seconds:.1f} s of audio"
         fails = f", {len(self.failures)} failed" if self.failures else ""
         return (f"{self.files} files {mode}d ({self.skipped} already done), {self.in_bytes / 1e6:.2f} MB in, "
                 f"{self.out_bytes / 1e6:.2f} MB out{bpp}, {self.seconds:.1f} s{fails}")
@@ -29,14 +35,24 @@ class Summary:
 def plan(src, dst, mode):
     """(input, output) pairs mirroring the tree of src under dst."""
     src, dst = Path(src), Path(dst)
-    want = IMAGE_SUFFIXES if mode == "encode" else {".lcf"}
-    suffix = ".lcf" if mode == "encode" else ".png"
+    want = IMAGE_SUFFIXES | AUDIO_SUFFIXES if mode == "encode" else {".lcf"}
     files = [p for p in sorted(src.rglob("*")) if p.is_file() and p.suffix.lower() in want]
-    targets = [(dst / p.relative_to(src)).with_suffix(suffix) for p in files]
+    suffixes = [".lcf" if mode == "encode" else _decoded_suffix(p) for p in files]
+    targets = [(dst / p.relative_to(src)).with_suffix(sfx) for p, sfx in zip(files, suffixes)]
     clash = {t for t in targets if targets.count(t) > 1}
     # a.png and a.jpg would both become a.lcf: such files keep their suffix (a.png.lcf, a.jpg.lcf)
-    return [(p, (dst / p.relative_to(src)).with_name(p.name + suffix) if t in clash else t)
-            for p, t in zip(files, targets)]
+    return [(p, (dst / p.relative_to(src)).with_name(p.name + sfx) if t in clash else t)
+            for p, t, sfx in zip(files, targets, suffixes)]
+
+
+def _decoded_suffix(path):
+    """.wav for an audio .lcf, else .png (an unreadable file fails later, with its reason)."""
+    from . import api
+    from .errors import LcodecError
+    try:
+        return ".wav" if api.open(path).header["modality"] == "audio" else ".png"
+    except LcodecError:
+        return ".png"
 
 
 _worker = {}
@@ -49,7 +65,7 @@ def _init(opts):
 
 
 def _one(job):
-    """Process one file; returns (input, output, in_bytes, out_bytes, pixels, error or None)."""
+    """Process one file; returns (input, in_bytes, out_bytes, pixels or audio seconds, error or None)."""
     from . import api
     from .errors import LcodecError
     src, dst = job
@@ -58,7 +74,11 @@ def _one(job):
         if _worker["mode"] == "encode":
             data = api.encode(src, model=_worker["model"], quality=_worker["quality"], device=_worker["device"])
             info = api.open(data).info()
-            pixels = info["width"] * info["height"]
+            pixels = info["width"] * info["height"] if info["modality"] == "image" else float(info["duration_s"])
+        elif api.open(src).header["modality"] == "audio":
+            lcf = api.open(src)
+            api.write_audio(lcf, dst, device=_worker["device"], force=_worker["force"])
+            return str(src), os.path.getsize(src), os.path.getsize(dst), 0, None
         else:
             import io
             from PIL import Image
@@ -81,7 +101,7 @@ def _size(path):
         return 0
 
 
-def run(src, dst, mode, model="walloc-rgb", quality=None, device="cpu", jobs=1, force=False, echo=print):
+def run(src, dst, mode, model=None, quality=None, device="cpu", jobs=1, force=False, echo=print):
     from tqdm import tqdm
     pairs = plan(src, dst, mode)
     s = Summary()
@@ -116,12 +136,14 @@ def run(src, dst, mode, model="walloc-rgb", quality=None, device="cpu", jobs=1, 
 
 
 def _made_with(path, model, quality):
-    """Whether an existing .lcf output matches the requested model, quality and installed weights."""
+    """Whether an existing .lcf output matches the requested model (or its modality's default),
+    quality and installed weights."""
     from . import api
     from .errors import LcodecError
     from .models import registry
     try:
         h = api.open(path).header
+        model = model or api.DEFAULT_MODEL[h["modality"]]
         q = api.resolve_quality(model, quality)
         e = registry.weights_entry(model, q)
     except LcodecError:
@@ -137,5 +159,8 @@ def _collect(results, s, bar):
             s.files += 1
             s.in_bytes += nin
             s.out_bytes += nout
-            s.pixels += pixels
+            if isinstance(pixels, float):
+                s.audio_seconds += pixels
+            else:
+                s.pixels += pixels
         bar.update(nin)

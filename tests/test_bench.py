@@ -35,3 +35,31 @@ def test_bd_rate_sign_matches_direct_comparison():
     assert 25 < bench.bd_rate(anchor, worse) < 35
     assert bench._at(anchor, 0.3) > bench._at(anchor, 0.2)
     assert np.isnan(bench.bd_rate(anchor, better[:1]))
+
+
+def test_audio_bench_writes_a_consistent_report(tmp_path, monkeypatch):
+    import soundfile as sf
+    from lcodec.bench import audio_anchors, audio_metrics, audio_run
+    from .conftest import ROOT
+    x, rate = sf.read(str(ROOT / "examples" / "loop_amen.flac"), always_2d=True)
+    src = tmp_path / "audio"
+    src.mkdir()
+    sf.write(str(src / "a.flac"), x[:30000], rate)
+    sf.write(str(src / "b.wav"), x[40000:70000, :1], rate)
+    monkeypatch.setitem(audio_anchors.QUALITIES, "opus", [0.98, 0.9])
+    monkeypatch.setitem(audio_anchors.QUALITIES, "mp3", [0.9, 0.5])
+    out = tmp_path / "report"
+    rows = audio_run.run(src, out, models=["walloc-stereo"], anchor_names=["opus", "mp3"], device="cpu")
+    for f in ("results.json", "results.csv", "summary.md", "rd.png"):
+        assert (out / f).stat().st_size > 0
+    assert len(json.loads((out / "results.json").read_text())["rows"]) == len(rows) == 2 * (3 + 2 + 2)
+    learned = [r for r in rows if r["codec"] == "walloc-stereo" and r["quality"] == 2]
+    assert all(r["snr"] > 5 and 0 < r["header_bytes"] < r["bytes"] for r in learned)
+    mean_kbps = np.mean([r["kbps"] for r in learned])
+    assert f"| walloc-stereo | 2 | {mean_kbps:.1f} |" in (out / "summary.md").read_text()
+    mp3 = [r for r in rows if r["codec"] == "mp3"]
+    assert all(r["snr"] > 5 for r in mp3)      # the anchor's delay is aligned before measuring
+    # metrics: identical signals are perfect, a half-scale copy is SI-SDR-perfect but not SNR-perfect
+    y = x[:20000]
+    assert audio_metrics.mel_distance(y, y, rate) == 0.0
+    assert audio_metrics.si_sdr(y, 0.5 * y) > 100 and abs(audio_metrics.snr(y, 0.5 * y) - 6.02) < 0.01

@@ -31,15 +31,40 @@ def test_device_script_trains_exports_and_checks_on_cpu(tmp_path, photo):
     """The GPU script's whole path, on the CPU for a few seconds: weights, tables, records."""
     import json as _json
     from lcodec.train import device
-    data = tmp_path / "data"
-    data.mkdir()
-    Image.fromarray(photo[:200, :240]).save(data / "a.png")
+    root = tmp_path / "data"
+    for part in ("train", "val"):
+        (root / "images" / part).mkdir(parents=True)
+        Image.fromarray(photo[:200, :240]).save(root / "images" / part / "a.png")
     out = tmp_path / "out"
     out.mkdir()
     torch.set_num_threads(1)
-    recs = device.train_on_device(["walloc-rgb:2:0.03"], str(data), str(data), str(out), batch=2, crop=32)
+    recs = device.train_on_device(["walloc-rgb:2:0.03"], str(root), str(out), batch=2, crop=32)
     stem = next(iter(recs))
     assert (out / f"{stem}.pt").stat().st_size < 16 * 2**20 and (out / f"{stem}.tables.npz").exists()
     assert _json.loads((out / "records.json").read_text())[stem]["version"] >= 2
-    check = device.check_identity(str(data), str(out))
+    check = device.check_identity(str(root), str(out))
     assert check["cuda"] == torch.cuda.is_available()
+
+
+def test_audio_training_runs_and_its_tables_fit(tmp_path):
+    """walloc-stereo: a few steps on two short real-ish signals, then the export's table fit."""
+    import soundfile as sf
+    from lcodec.codec.signal_context import SignalCoder
+    from lcodec.models.walloc_audio import group_symbols, normalize, to_mid_side
+    from lcodec.train import export
+    rng = np.random.default_rng(0)
+    t = np.arange(30000) / 44100
+    sf.write(str(tmp_path / "a.wav"), np.stack([np.sin(2 * np.pi * 330 * t), np.sin(2 * np.pi * 331 * t)], 1) * 0.3,
+             44100)
+    sf.write(str(tmp_path / "b.flac"), rng.standard_normal(20000) * 0.05, 44100)
+    torch.set_num_threads(1)
+    rec, state = walloc_train.run("walloc-stereo", 1, tmp_path, tmp_path, minutes=0.05, resume=False, device="cpu",
+                                  run_dir=tmp_path / "run", batch=2, crop=4096, val_every=10**6)
+    assert state.step > 0 and rec["val_snr"] > 3 and rec["val_kbps_h0"] > 0
+    model, half = export.fp16_model("walloc-stereo", 1, tmp_path / "run")
+    tables = export.fit_tables(model, "walloc-stereo", tmp_path)
+    coder = SignalCoder(tables)
+    x = np.stack([np.sin(2 * np.pi * 330 * t), np.cos(2 * np.pi * 330 * t)], 1)[:5000] * 0.3
+    sym = group_symbols(model, model.thresholds(), normalize(to_mid_side(x))[0])
+    assert sym.shape[0] == 2 * model.latent
+    np.testing.assert_array_equal(coder.decode(coder.encode(sym), sym.shape), sym)

@@ -15,12 +15,12 @@ FIELDS = ["file", "codec", "kind", "quality", "width", "height", "bytes", "heade
           "psnr", "ms_ssim", "encode_s", "decode_s"]
 
 
-def learned_targets(models):
-    """(model, quality) pairs of installed image models, optionally restricted to `models`."""
+def learned_targets(models, modality="image"):
+    """(model, quality) pairs of installed models of a modality, optionally restricted to `models`."""
     from ..models.registry import list_models
     out = []
     for m in list_models():
-        if m["modality"] != "image" or (models and m["name"] not in models):
+        if m["modality"] != modality or (models and m["name"] not in models):
             continue
         out += [(m["name"], q) for q in m["qualities"] if m["levels"][str(q)]["installed"]]
     if models:
@@ -28,7 +28,7 @@ def learned_targets(models):
         missing = [m for m in models if m not in known]
         if missing:
             from ..errors import ModelError
-            raise ModelError(f"no installed image model named {', '.join(missing)}")
+            raise ModelError(f"no installed {modality} model named {', '.join(missing)}")
     return out
 
 
@@ -127,7 +127,7 @@ def curves(rows):
     return out
 
 
-def bd_rate(anchor_pts, test_pts, metric="psnr"):
+def bd_rate(anchor_pts, test_pts, metric="psnr", rate="bpp"):
     """BD-rate (%) of test against anchor, PCHIP (bjontegaard); NaN without >= 2 test points."""
     import warnings
     import bjontegaard as bd
@@ -136,17 +136,18 @@ def bd_rate(anchor_pts, test_pts, metric="psnr"):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
-            return float(bd.bd_rate([p["bpp"] for p in anchor_pts], [p[metric] for p in anchor_pts],
-                                    [p["bpp"] for p in test_pts], [p[metric] for p in test_pts],
+            return float(bd.bd_rate([p[rate] for p in anchor_pts], [p[metric] for p in anchor_pts],
+                                    [p[rate] for p in test_pts], [p[metric] for p in test_pts],
                                     method="pchip", require_matching_points=False))
         except (ValueError, ZeroDivisionError):
             return float("nan")
 
 
-def _at(pts, bpp, metric="psnr"):
-    """The anchor's metric at `bpp` by PCHIP interpolation of its curve; NaN outside its range."""
+def _at(pts, bpp, metric="psnr", rate="bpp"):
+    """The anchor's metric at rate `bpp` by PCHIP interpolation of its curve (pts sorted by
+    rate); NaN outside its range."""
     from scipy.interpolate import PchipInterpolator
-    xs = np.array([p["bpp"] for p in pts])
+    xs = np.array([p[rate] for p in pts])
     ys = np.array([p[metric] for p in pts])
     keep = np.concatenate([[True], np.diff(xs) > 0])
     xs, ys = xs[keep], ys[keep]

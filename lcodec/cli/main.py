@@ -52,13 +52,14 @@ def _batch(input, output, mode, jobs, force, **kw):
 @cli.command()
 @click.argument("input")
 @click.option("-o", "--output", default=None, help="Output .lcf file [default: INPUT with .lcf], or folder.")
-@click.option("-m", "--model", default="walloc-rgb", show_default=True, help="Model name (see `lcodec models`).")
+@click.option("-m", "--model", default=None,
+              help="Model name (see `lcodec models`) [default: walloc-rgb for images, walloc-stereo for audio].")
 @click.option("-q", "--quality", type=int, default=None, help="Quality level (model default if omitted).")
 @click.option("--device", default="auto", show_default=True, help="auto|cpu|cuda")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Worker processes (folder input).")
 def encode(input, output, model, quality, device, force, jobs):
-    """Compress an image (or a folder of images) into .lcf files."""
+    """Compress an image or audio file (or a folder of them) into .lcf files."""
     from .. import api
     if Path(input).is_dir():
         return _batch(input, output, "encode", jobs, force, model=model, quality=quality,
@@ -75,24 +76,32 @@ def encode(input, output, model, quality, device, force, jobs):
     for n in notes:
         click.echo(f"note: {n}", err=True)
     info = api.open(data).info()
-    click.echo(f"{src} -> {out}: {info['width']}x{info['height']}, {len(data)} bytes, "
-               f"{info['bpp']:.4f} bpp, {info['model']} q{info['quality']}, {dt:.2f} s")
+    if info["modality"] == "audio":
+        what = (f"{info['sample_rate']} Hz, {info['channels']} ch, {info['duration_s']:.2f} s, {len(data)} bytes, "
+                f"{info['kbps']:.1f} kbps")
+    else:
+        what = f"{info['width']}x{info['height']}, {len(data)} bytes, {info['bpp']:.4f} bpp"
+    click.echo(f"{src} -> {out}: {what}, {info['model']} q{info['quality']}, {dt:.2f} s")
 
 
 @cli.command()
 @click.argument("input")
-@click.option("-o", "--output", default=None, help="Output image (.png, .bmp, .tif) [default: INPUT with .png].")
+@click.option("-o", "--output", default=None,
+              help="Output image (.png, .bmp, .tif, .ppm) or audio (.wav, .flac) [default: INPUT with .png or .wav].")
 @click.option("--device", default="auto", show_default=True, help="auto|cpu|cuda")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Worker processes (folder input).")
 def decode(input, output, device, force, jobs):
-    """Decode an .lcf file (or a folder of them) to images."""
+    """Decode an .lcf file (or a folder of them) to an image or audio file."""
     import io
     from PIL import Image
     from .. import api
     if Path(input).is_dir():
         return _batch(input, output, "decode", jobs, force, device=str(api._device(device)))
     src = _input_file(input)
+    lcf = api.open(src)
+    if lcf.header["modality"] == "audio":
+        return _decode_audio(lcf, src, output, device, force)
     out = Path(output) if output else src.with_suffix(".png")
     fmt = {".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM"}.get(out.suffix.lower())
     if fmt is None:
@@ -100,12 +109,25 @@ def decode(input, output, device, force, jobs):
     if out.exists() and not force:
         raise LcodecError(f"{out}: already exists (use --force to overwrite)")
     t = time.time()
-    pixels = api.decode(src, device=device)
+    pixels = lcf.decode(device=device)
     dt = time.time() - t
     buf = io.BytesIO()
     Image.fromarray(pixels, "RGB").save(buf, format=fmt)
     api.write_atomic(out, buf.getvalue(), force=force)
     click.echo(f"{src} -> {out}: {pixels.shape[1]}x{pixels.shape[0]}, {dt:.2f} s")
+
+
+def _decode_audio(lcf, src, output, device, force):
+    from .. import api
+    from ..io.audio import output_format
+    out = Path(output) if output else src.with_suffix(".wav")
+    output_format(out, lcf.header["subtype"])  # refuse an unsupported extension before any work
+    if out.exists() and not force:
+        raise LcodecError(f"{out}: already exists (use --force to overwrite)")
+    t = time.time()
+    frames = api.write_audio(lcf, out, device=device, force=force)
+    h = lcf.header
+    click.echo(f"{src} -> {out}: {h['sample_rate']} Hz, {h['channels']} ch, {frames} frames, {time.time() - t:.2f} s")
 
 
 @cli.command()
@@ -135,7 +157,10 @@ def models(as_json):
         click.echo(f"{m['name']}  ({m['modality']}, version {m['version']}): {m['description']}")
         for q, lv in m["levels"].items():
             val = lv.get("val") or {}
-            fig = f"val {val['bpp']:.3f} bpp, {val['psnr']:.2f} dB" if val else "not installed"
+            if "kbps" in val:
+                fig = f"val {val['kbps']:.1f} kbps, {val['snr']:.2f} dB SNR"
+            else:
+                fig = f"val {val['bpp']:.3f} bpp, {val['psnr']:.2f} dB" if val else "not installed"
             sha = (lv.get("weights_sha256") or "")[:12]
             click.echo(f"  -q {q}  {lv['note']:28s} {fig:28s} {sha}")
 

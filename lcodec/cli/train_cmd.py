@@ -6,7 +6,7 @@ import click
 @click.argument("model")
 @click.option("-q", "--quality", type=int, required=True, help="Quality level to train.")
 @click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False), required=True,
-              help="Folder of training images.")
+              help="Folder of training images or audio.")
 @click.option("--val", "val_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Held-out folder for periodic validation.")
 @click.option("--minutes", type=float, default=10.0, show_default=True, help="Wall-clock budget.")
@@ -14,7 +14,8 @@ import click
 @click.option("--device", default="auto", show_default=True, help="auto|cpu|cuda")
 @click.option("--run-dir", default=None, help="Checkpoints and logs [default: runs/MODEL-qN].")
 @click.option("--batch", type=int, default=8, show_default=True)
-@click.option("--crop", type=int, default=128, show_default=True, help="Crop size (doubled for the last 40%).")
+@click.option("--crop", type=int, default=None,
+              help="Crop side (images, default 128) or length in samples (audio, default 16384); larger late in the run.")
 @click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate.")
 @click.option("--no-pca", is_flag=True, help="Random init instead of the PCA initialisation.")
 @click.option("--init", "init_shipped", is_flag=True, help="Fine-tune from the installed weights of MODEL -q N.")
@@ -33,7 +34,7 @@ def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_di
     spec = model_spec(model)
     dev = pick_device(device)
     run_dir = run_dir or f"runs/{model}-q{quality}"
-    if spec["family"] != "walloc" or spec["modality"] != "image":
+    if spec["family"] != "walloc":
         raise click.ClickException(f"training for {model} is not available in this version")
     from pathlib import Path
     from ..train import walloc_train

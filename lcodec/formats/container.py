@@ -186,4 +186,24 @@ def validate_header(h):
         tiles_y = -(-h["height"] // h["tile_size"])
         if tiles_x * tiles_y != h["tiles"]:
             raise FormatError("header tile count does not match the image size")
+    else:
+        _validate_audio(h)
     return h
+
+
+def _validate_audio(h):
+    from ..io import audio
+    from ..codec.segments import channel_groups, segment_count
+    rate = _req(h, "sample_rate", int, lambda v: audio.MIN_RATE <= v <= audio.MAX_RATE)
+    channels = _req(h, "channels", int, lambda v: 1 <= v <= audio.MAX_CHANNELS)
+    frames = _req(h, "frames", int, lambda v: 1 <= v <= audio.MAX_FRAMES)
+    _req(h, "subtype", str, lambda v: v in audio.SUBTYPES)
+    model_rate = _req(h, "model_rate", int, lambda v: audio.MIN_RATE <= v <= audio.MAX_RATE)
+    segment = _req(h, "segment", int, lambda v: 256 <= v <= 1 << 24)
+    _req(h, "overlap", int, lambda v: 0 <= v < segment)
+    up, down = audio.ratio(rate, model_rate)
+    if max(up, down) > audio.MAX_RATIO_TERM:
+        raise FormatError("header sample rates have no supported resampling ratio")
+    n = audio.resampled_length(frames, up, down)
+    if segment_count(n, segment) * len(channel_groups(channels)) != h["tiles"]:
+        raise FormatError("header tile count does not match the audio length")

@@ -7,6 +7,8 @@ from ..errors import FormatError
 
 MODALITIES = ("image", "audio")
 DTYPES = ("uint8",)
+AUDIO_FIELDS = ("sample_rate", "channels", "frames", "subtype", "model_rate", "segment", "overlap")
+_AUDIO = "<IHQBIIH"
 
 
 def _str(s):
@@ -25,6 +27,9 @@ def pack(h):
     if h["modality"] == "image":
         out.append(struct.pack("<IIBBH", h["width"], h["height"], h["channels"], DTYPES.index(h["dtype"]),
                                h["tile_size"]))
+    else:
+        from ..io.audio import SUBTYPES
+        out.append(struct.pack(_AUDIO, *[SUBTYPES.index(h[k]) if k == "subtype" else h[k] for k in AUDIO_FIELDS]))
     return b"".join(out)
 
 
@@ -67,4 +72,10 @@ def unpack(data):
         if dtype >= len(DTYPES):
             raise FormatError(f"unknown sample type code {dtype}")
         h["dtype"] = DTYPES[dtype]
+    else:
+        from ..io.audio import SUBTYPES
+        h.update(zip(AUDIO_FIELDS, r.unpack(_AUDIO)))
+        if h["subtype"] >= len(SUBTYPES):
+            raise FormatError(f"unknown sample type code {h['subtype']}")
+        h["subtype"] = SUBTYPES[h["subtype"]]
     return h

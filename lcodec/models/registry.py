@@ -26,6 +26,23 @@ MODELS = {
         "arch": {"channels": 3, "levels": 3, "hidden": 128, "blocks": 4, "bits": 8, "dims": 2},
         "tile": 1024,
     },
+    "walloc-stereo": {
+        "modality": "audio",
+        "family": "walloc",
+        "description": "WaLLoC audio: CDF 9/7 packets (J=8) + linear encoder + residual decoder + post-filter; mid/side",
+        # one single-channel model codes mono, and stereo as mid + side (see models/walloc_audio.py)
+        "qualities": {
+            1: {"latent": 64, "step": 0.20, "lmbda": 0.0, "note": "4x reduction, low rate"},
+            2: {"latent": 128, "step": 0.08, "lmbda": 0.0, "note": "2x reduction, mid rate"},
+            3: {"latent": 256, "step": 0.025, "lmbda": 0.0, "bits": 10, "note": "no reduction, high rate"},
+        },
+        "arch": {"channels": 1, "levels": 8, "hidden": 256, "blocks": 4, "bits": 8, "dims": 1,
+                 "kernel": 3, "postfilter": 65},
+        "rate": 44100,          # the model's sample rate: other rates are resampled to it and back
+        "segment": 1 << 17,     # samples per independently coded segment (~3 s)...
+        "overlap": 1024,        # ...plus this many shared with the next one, cross-faded on decode
+        "train_crop": 16384,
+    },
 }
 
 
@@ -41,6 +58,13 @@ def quality_spec(name, quality):
         qs = ", ".join(str(q) for q in sorted(spec["qualities"]))
         raise ModelError(f"model '{name}' has no quality {quality} (valid: {qs})")
     return spec["qualities"][quality]
+
+
+def model_arch(name, quality):
+    """Constructor arguments of WaLLoC for (name, quality): the model's arch, the quality's
+    latent width, and any arch field the quality overrides (e.g. bits)."""
+    spec, q = model_spec(name), quality_spec(name, quality)
+    return {**spec["arch"], "latent": q["latent"], **{k: q[k] for k in ("bits",) if k in q}}
 
 
 def load_index():

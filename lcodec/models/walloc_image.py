@@ -5,7 +5,7 @@ import torch
 from ..codec.context import LatentCoder
 from ..codec.tables import TableSet
 from ..errors import FormatError
-from .registry import model_spec, quality_spec, verified_path, weights_entry
+from .registry import model_arch, model_spec, verified_path, weights_entry
 from .walloc import WaLLoC
 
 
@@ -30,7 +30,7 @@ class WallocImageCodec:
     def __init__(self, name, quality, device):
         spec = model_spec(name)
         self.entry = weights_entry(name, quality)
-        self.model = WaLLoC(latent=quality_spec(name, quality)["latent"], **spec["arch"])
+        self.model = WaLLoC(**model_arch(name, quality))
         self.model.load_state_dict(load_state(verified_path(self.entry, "weights_file")))
         self.model.eval().to(device)
         self.device = device

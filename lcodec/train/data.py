@@ -54,3 +54,64 @@ def center_crops(images, size):
         y, x = (h - c) // 2, (w - c) // 2
         out.append(img[:, y:y + c, x:x + c].float()[None] / 255.0 - 0.5)
     return out
+
+
+# ---- audio -----------------------------------------------------------------------------------
+def audio_files(folder):
+    from ..io.audio import is_audio_path
+    files = sorted(p for p in Path(folder).rglob("*") if is_audio_path(p))
+    if not files:
+        raise SystemExit(f"no audio files found in {folder}")
+    return files
+
+
+def load_signals(folder, rate):
+    """Every file as the single-channel signals the codec sees: resampled to the model rate,
+    peak-normalized as the encoder normalizes a segment, stereo pairs as mid and side."""
+    from ..io import audio
+    from ..codec.segments import channel_groups
+    from ..models.walloc_audio import normalize, to_mid_side
+    out = []
+    for p in audio_files(folder):
+        info = audio.probe(p)
+        up, down = audio.ratio(info.rate, rate)
+        reader = audio.Reader(info)
+        x = audio.resample_window(reader, up, down, 0, audio.resampled_length(info.frames, up, down))
+        reader.close()
+        for group in channel_groups(info.channels):
+            planes, _ = normalize(to_mid_side(x[:, list(group)]))
+            out.extend(torch.from_numpy(p.astype(np.float32)) for p in planes)
+    return out
+
+
+class SignalSampler:
+    """Random crops of 1-D signals (zero-padded when shorter) with random gain (-12..0 dB) and
+    polarity, as B x 1 x L float32."""
+
+    def __init__(self, signals, seed=0):
+        self.signals = signals
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, size, crop):
+        out = torch.zeros(size, 1, crop)
+        for i in range(size):
+            s = self.signals[self.rng.integers(len(self.signals))]
+            n = len(s)
+            if n > crop:
+                a = self.rng.integers(n - crop + 1)
+                out[i, 0] = s[a:a + crop]
+            else:
+                a = self.rng.integers(crop - n + 1)
+                out[i, 0, a:a + n] = s
+            out[i] *= float(2.0 ** self.rng.uniform(-2, 0)) * (1 if self.rng.random() < 0.5 else -1)
+        return out
+
+
+def signal_crops(signals, size, stride):
+    """Deterministic validation: each signal's first `size` samples (a multiple of stride)."""
+    out = []
+    for s in signals:
+        n = min(size, len(s)) // stride * stride
+        if n:
+            out.append(s[:n][None, None])
+    return out

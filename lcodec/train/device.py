@@ -2,15 +2,15 @@
 
 On the device (scripts/device_run.sh wraps this with the carried wheels and data):
 
-    python -m lcodec.train.device train --plan walloc-rgb:2:4 --plan walloc-rgb:3:4 \\
-        --data .data/images/train --val .data/images/val --out $OUT
+    python -m lcodec.train.device train --plan walloc-rgb:2:4 --plan walloc-stereo:3:4 \\
+        --data-root .data --out $OUT
 
 fine-tunes each MODEL:QUALITY:MINUTES from its shipped weights (PCA init if none ship), writes
 fp16 weights + frozen tables + one records.json to $OUT (2 files per model, < 16 MiB each), and
 checks that files encoded on the GPU are byte-identical to CPU-encoded ones and decode on the
 CPU (device_check.json). Back here:
 
-    python -m lcodec.train.device install /work/.device/.../files --val ../shared/data/images/val
+    python -m lcodec.train.device install /work/.device/.../files --data-root ../shared/data
 
 ships each returned pair as the next version, with its ledger record.
 """
@@ -24,7 +24,17 @@ import numpy as np
 import torch
 
 
-def train_on_device(plans, data_dir, val_dir, out, batch, crop):
+FOLDER = {"image": "images", "audio": "audio"}
+
+
+def data_dirs(data_root, name):
+    """(train, val) folders of a model's modality under data_root (images/ or audio/)."""
+    from ..models.registry import model_spec
+    sub = os.path.join(data_root, FOLDER[model_spec(name)["modality"]])
+    return os.path.join(sub, "train"), os.path.join(sub, "val")
+
+
+def train_on_device(plans, data_root, out, batch, crop):
     from ..models import registry
     from . import export, walloc_train
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -33,6 +43,8 @@ def train_on_device(plans, data_dir, val_dir, out, batch, crop):
     for plan in plans:
         name, quality, minutes = plan.split(":")
         quality, minutes = int(quality), float(minutes)
+        data_dir, val_dir = data_dirs(data_root, name)
+        crop_q = crop if registry.model_spec(name)["modality"] == "image" else None  # audio: the model's default
         try:
             entry = registry.weights_entry(name, quality)
             init = registry.verified_path(entry, "weights_file")
@@ -41,7 +53,7 @@ def train_on_device(plans, data_dir, val_dir, out, batch, crop):
         run_dir = os.path.join("/tmp/lcodec-runs", f"{name}-q{quality}")
         t = time.time()
         rec, state = walloc_train.run(name, quality, data_dir, val_dir, minutes, False, dev, run_dir,
-                                      batch=batch, crop=crop, lr=2e-4 if init else 5e-4,
+                                      batch=batch, crop=crop_q, lr=2e-4 if init else 5e-4,
                                       init_from=init, val_every=10 ** 9)
         model, half = export.fp16_model(name, quality, run_dir)
         tables = export.fit_tables(model, name, data_dir)
@@ -49,43 +61,56 @@ def train_on_device(plans, data_dir, val_dir, out, batch, crop):
         stem = f"{name}-q{quality}-v{version}"
         export.save_files(half, tables, out, stem)
         records[stem] = {"model": name, "quality": quality, "version": version, "steps": state.step,
-                         "batch": batch, "crop": crop, "device": f"cuda ({name_dev})" if dev.type == "cuda" else "cpu",
+                         "batch": batch, "crop": crop_q, "device": f"cuda ({name_dev})" if dev.type == "cuda" else "cpu",
                          "wall_minutes": round((time.time() - t) / 60, 1), "finetuned_from": entry and entry["version"],
                          "data": str(data_dir), "val_data": str(val_dir), "device_val": rec,
-                         "commands": [f"python -m lcodec.train.device train --plan {plan} --batch {batch} --crop {crop}"]}
+                         "commands": [f"python -m lcodec.train.device train --plan {plan} --batch {batch} --crop {crop} "
+                                      f"--data-root {data_root}"]}
         with open(os.path.join(out, "records.json"), "w") as f:
             json.dump(records, f, indent=1)
     return records
 
 
-def check_identity(val_dir, out):
+def _val_inputs(modality, val_dir):
+    """(name, encode kwargs) of every validation file of a modality."""
+    if modality == "image":
+        from ..io.images import read_image
+        from .data import image_files
+        return [(p.name, {"src": read_image(p)[0]}) for p in image_files(val_dir)]
+    from .data import audio_files
+    return [(p.name, {"src": p}) for p in audio_files(val_dir)]
+
+
+def _max_diff(a, b):
+    return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max())
+
+
+def check_identity(data_root, out):
     """GPU-encoded files must equal CPU-encoded ones byte for byte and decode on the CPU."""
     from .. import api
-    from ..io.images import read_image
     from ..models.registry import list_models
-    from .data import image_files
     result = {"cuda": torch.cuda.is_available(), "checks": []}
     if not torch.cuda.is_available():
         result["note"] = "no CUDA device: nothing to compare"
     else:
         for m in list_models():
+            val_dir = os.path.join(data_root, FOLDER[m["modality"]], "val")
+            if not os.path.isdir(val_dir):
+                continue
             for q in m["qualities"]:
-                if not m["levels"][str(q)]["installed"] or m["modality"] != "image":
+                if not m["levels"][str(q)]["installed"]:
                     continue
-                for path in image_files(val_dir):
-                    px, _ = read_image(path)
+                for name, kw in _val_inputs(m["modality"], val_dir):
                     t = time.time()
-                    gpu = api.encode(px, model=m["name"], quality=q, device="cuda")
+                    gpu = api.encode(**kw, model=m["name"], quality=q, device="cuda")
                     t_gpu = time.time() - t
                     t = time.time()
-                    cpu = api.encode(px, model=m["name"], quality=q, device="cpu")
+                    cpu = api.encode(**kw, model=m["name"], quality=q, device="cpu")
                     t_cpu = time.time() - t
                     a, b = api.decode(gpu, device="cpu"), api.decode(gpu, device="cuda")
-                    result["checks"].append({"model": m["name"], "quality": q, "file": path.name,
+                    result["checks"].append({"model": m["name"], "quality": q, "file": name,
                                              "bytes_identical": gpu == cpu, "encode_s_gpu": t_gpu,
-                                             "encode_s_cpu": t_cpu,
-                                             "max_pixel_diff_cpu_vs_gpu_decode": int(np.abs(
-                                                 a.astype(int) - b.astype(int)).max())})
+                                             "encode_s_cpu": t_cpu, "max_diff_cpu_vs_gpu_decode": _max_diff(a, b)})
     result["all_identical"] = all(c["bytes_identical"] for c in result["checks"])
     with open(os.path.join(out, "device_check.json"), "w") as f:
         json.dump(result, f, indent=1)
@@ -93,10 +118,11 @@ def check_identity(val_dir, out):
     return result
 
 
-def install_returned(folder, val_dir):
+def install_returned(folder, data_root):
     from . import export
     records = json.load(open(os.path.join(folder, "records.json")))
     for stem, rec in records.items():
+        _, val_dir = data_dirs(data_root, rec["model"])
         wpath = os.path.join(folder, f"{stem}.pt")
         tpath = os.path.join(folder, f"{stem}.tables.npz")
         meta = {k: v for k, v in rec.items() if k not in ("model", "quality", "version")}
@@ -108,21 +134,20 @@ def main(argv=None):
     sub = p.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train")
     t.add_argument("--plan", action="append", required=True, help="MODEL:QUALITY:MINUTES")
-    t.add_argument("--data", required=True)
-    t.add_argument("--val", required=True)
+    t.add_argument("--data-root", required=True, help="Folder with images/{train,val} and/or audio/{train,val}.")
     t.add_argument("--out", default=os.environ.get("OUT", "device-out"))
     t.add_argument("--batch", type=int, default=32)
-    t.add_argument("--crop", type=int, default=256)
+    t.add_argument("--crop", type=int, default=256, help="Image crop side (audio uses its model's default).")
     i = sub.add_parser("install")
     i.add_argument("folder")
-    i.add_argument("--val", required=True)
+    i.add_argument("--data-root", required=True)
     a = p.parse_args(argv)
     if a.cmd == "train":
         os.makedirs(a.out, exist_ok=True)
-        train_on_device(a.plan, a.data, a.val, a.out, a.batch, a.crop)
-        check_identity(a.val, a.out)
+        train_on_device(a.plan, a.data_root, a.out, a.batch, a.crop)
+        check_identity(a.data_root, a.out)
     else:
-        install_returned(a.folder, a.val)
+        install_returned(a.folder, a.data_root)
     for f in sorted(glob.glob(os.path.join(getattr(a, "out", a.__dict__.get("folder", ".")), "*"))):
         print(f, os.path.getsize(f))
 

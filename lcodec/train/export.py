@@ -33,6 +33,8 @@ def fp16_model(name, quality, run_dir):
 
 def fit_tables(model, name, data_dir):
     """Frozen context tables from the training latents, tiled exactly as the encoder tiles."""
+    if registry.model_spec(name)["modality"] == "audio":
+        return fit_audio_tables(model, name, data_dir)
     tile = registry.model_spec(name)["tile"]
     model = model.cpu()
     thr = model.thresholds()
@@ -42,6 +44,24 @@ def fit_tables(model, name, data_dir):
         for y, x, th, tw in tile_grid(arr.shape[0], arr.shape[1], tile):
             samples.append(tile_symbols(model, thr, arr[y:y + th, x:x + tw]))
     return context.fit(samples, model.latent, model.max_symbol)
+
+
+def fit_audio_tables(model, name, data_dir):
+    from ..audio_codec import tile_inputs
+    from ..codec import signal_context
+    from ..io import audio
+    from ..models.walloc_audio import group_symbols, normalize, to_mid_side
+    spec = registry.model_spec(name)
+    model = model.cpu()
+    thr = model.thresholds()
+    samples = []
+    for path in data.audio_files(data_dir):
+        info = audio.probe(path)
+        reader = audio.Reader(info)
+        for x in tile_inputs(reader, info, spec["rate"], spec["segment"], spec["overlap"]):
+            samples.append(group_symbols(model, thr, normalize(to_mid_side(x))[0]))
+        reader.close()
+    return signal_context.fit(samples, model.max_symbol)
 
 
 def save_files(half, tables, out_dir, stem):
@@ -114,8 +134,11 @@ def export_walloc(name, quality, run_dir, data_dir, val_dir, version, commands, 
 
 
 def evaluate(name, quality, val_dir):
-    """bpp (real .lcf size, header included) and PSNR per image, averaged over images."""
+    """bpp (real .lcf size, header included) and PSNR per image, averaged over images; for
+    audio, kbps and SNR per file, averaged over files."""
     from .. import api
+    if registry.model_spec(name)["modality"] == "audio":
+        return evaluate_audio(name, quality, val_dir)
     from ..io.images import read_image
     bpps, psnrs = [], []
     for path in data.image_files(val_dir):
@@ -127,3 +150,16 @@ def evaluate(name, quality, val_dir):
         psnrs.append(10 * math.log10(255.0 ** 2 / max(mse, 1e-12)))
     return {"images": len(bpps), "bpp": round(float(np.mean(bpps)), 4),
             "psnr": round(float(np.mean(psnrs)), 3)}
+
+
+def evaluate_audio(name, quality, val_dir):
+    import soundfile as sf
+    from .. import api
+    kbps, snrs = [], []
+    for path in data.audio_files(val_dir):
+        x, rate = sf.read(str(path), dtype="float64", always_2d=True)
+        blob = api.encode(path, model=name, quality=quality, device="cpu")
+        y = api.decode(blob, device="cpu")
+        kbps.append(len(blob) * 8 / (len(x) / rate) / 1000)
+        snrs.append(10 * math.log10(max(np.sum(x ** 2), 1e-20) / max(np.sum((y - x) ** 2), 1e-20)))
+    return {"files": len(kbps), "kbps": round(float(np.mean(kbps)), 3), "snr": round(float(np.mean(snrs)), 3)}

@@ -4,15 +4,14 @@ import time
 
 import torch
 
-from ..models.registry import model_spec, quality_spec
+from ..models.registry import model_arch, model_spec, quality_spec
 from ..models.walloc import WaLLoC
 from . import data
 from .loop import Run, train
 
 
 def build(name, quality):
-    spec, q = model_spec(name), quality_spec(name, quality)
-    return WaLLoC(latent=q["latent"], **spec["arch"])
+    return WaLLoC(**model_arch(name, quality))
 
 
 def step_to_scale(model, step):
@@ -64,19 +63,33 @@ def psnr(mse):
     return 10 * math.log10(1.0 / max(mse, 1e-12))
 
 
-def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batch=8, crop=128,
-        lr=5e-4, seed=0, pca=True, val_every=500, init_from=None):
-    """Train (or, with init_from = a shipped weights file, fine-tune) one WaLLoC quality level."""
-    torch.manual_seed(seed)
-    qspec = quality_spec(name, quality)
-    model = build(name, quality)
+def _data(spec, data_dir, val_dir, stride, seed):
+    """(training sampler, validation batches) for the model's modality."""
+    if spec["modality"] == "audio":
+        sampler = data.SignalSampler(data.load_signals(data_dir, spec["rate"]), seed=seed)
+        val = data.signal_crops(data.load_signals(val_dir, spec["rate"]), 1 << 17, stride) if val_dir else []
+        return sampler, val
     sampler = data.CropSampler(data.load_images(data_dir), seed=seed)
-    val = data.center_crops(data.load_images(val_dir), 512) if val_dir else []
+    return sampler, (data.center_crops(data.load_images(val_dir), 512) if val_dir else [])
+
+
+def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batch=8, crop=None,
+        lr=5e-4, seed=0, pca=True, val_every=500, init_from=None):
+    """Train (or, with init_from = a shipped weights file, fine-tune) one WaLLoC quality level.
+    Images train on crop x crop squares, audio on crop-sample excerpts; the last 40% of the
+    budget uses 4x larger crops (and a quarter of the batch)."""
+    torch.manual_seed(seed)
+    spec, qspec = model_spec(name), quality_spec(name, quality)
+    audio = spec["modality"] == "audio"
+    crop = crop or spec.get("train_crop", 128)
+    late_crop = crop * (4 if audio else 2)
+    model = build(name, quality)
+    sampler, val = _data(spec, data_dir, val_dir, model.stride(), seed)
     if init_from:
         from ..models.walloc_image import load_state
         model.load_state_dict(load_state(init_from))
     elif pca:
-        pca_init(model, sampler, qspec["step"])
+        pca_init(model, sampler, qspec["step"], crop=crop)
     else:
         model.log_scale.data.fill_(math.log(step_to_scale(model, qspec["step"])))
     lmbda = qspec["lmbda"]
@@ -94,12 +107,12 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
     t0 = time.time()
 
     def step_fn(step, cur_lr):
-        c = crop if time.time() - t0 < 0.6 * minutes * 60 else crop * 2  # small crops early, larger late
-        b = batch if c == crop else max(1, batch // 4)
+        late = time.time() - t0 >= 0.6 * minutes * 60
+        c, b = (late_crop, max(1, batch // 4)) if late else (crop, batch)
         x = sampler.batch(b, c).to(device)
         y = model.compand(model.analysis(x))
         y_t = y + torch.empty_like(y).uniform_(-0.5, 0.5)
-        rate = density.bits(y_t) / (b * c * c) if density is not None else torch.zeros((), device=device)
+        rate = density.bits(y_t) / x[:, 0].numel() if density is not None else torch.zeros((), device=device)
         x_hat = model.synthesis(y_t)
         mse = torch.mean((x_hat - x) ** 2)
         loss = mse + lmbda * rate
@@ -107,29 +120,36 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        return {"psnr": psnr(mse.item()), "bpp~": rate.item(), "lr": cur_lr}
+        fit = {"snr": 10 * math.log10(torch.mean(x ** 2).item() / max(mse.item(), 1e-20))} if audio \
+            else {"psnr": psnr(mse.item())}
+        return {**fit, "bits~": rate.item(), "lr": cur_lr}
 
     @torch.no_grad()
     def validate():
+        if not val:
+            return {}
         model.eval()
-        mses, ents = [], []
+        err = sig = bits = samples = 0.0
+        psnrs = []
         thr = model.thresholds()
         for v in val:
             v = v.to(device)
             sym = model.symbols(v, thr)
-            x_hat = model.reconstruct(sym)
-            mses.append(torch.mean((torch.round((x_hat + 0.5) * 255) / 255 - 0.5 - v) ** 2).item())
+            x_hat = model.reconstruct(sym) if not audio else model.synthesis(sym.float()).clamp(-1, 1)
+            if not audio:  # what the decoder outputs: 8-bit pixels
+                x_hat = torch.round((x_hat + 0.5) * 255) / 255 - 0.5
+            e = torch.sum((x_hat - v) ** 2).item()
+            err, sig, samples = err + e, sig + torch.sum(v ** 2).item(), samples + v[:, 0].numel()
+            psnrs.append(psnr(e / v.numel()))
             # zeroth-order entropy per channel: an upper bound on what the context coder spends
-            s = sym[0].flatten(1).long() + model.max_symbol
-            bits = 0.0
-            for ch in s:
+            for ch in sym[0].flatten(1).long() + model.max_symbol:
                 p = torch.bincount(ch, minlength=2 * model.max_symbol + 1).double()
                 p = p[p > 0] / ch.numel()
                 bits += float(-(p * p.log2()).sum()) * ch.numel()
-            ents.append(bits / (v.shape[-1] * v.shape[-2]))
         model.train()
-        if not val:
-            return {}
-        return {"val_psnr": sum(psnr(m) for m in mses) / len(mses), "val_bpp_h0": sum(ents) / len(ents)}
+        if audio:  # per mono signal: SNR over all validation audio, kbps at the model rate
+            return {"val_snr": 10 * math.log10(sig / max(err, 1e-20)),
+                    "val_kbps_h0": bits / samples * spec["rate"] / 1000}
+        return {"val_psnr": sum(psnrs) / len(psnrs), "val_bpp_h0": bits / samples}
 
     return train(state, step_fn, validate, minutes, lr, steps_per_minute_guess=60, val_every=val_every), state
