@@ -122,11 +122,12 @@ def _encode_audio(src, model, quality, device, rate):
     if isinstance(src, np.ndarray):
         x = audio_codec.check_array(src, rate)
         info = audio.AudioInfo("<array>", int(rate), x.shape[1], x.shape[0], "FLOAT")
-        reader = audio.array_reader(x)
     else:
+        if rate is not None:
+            raise InputError("rate= is for arrays: a file's own sample rate is used")
         info = audio.probe(src)
-        reader = audio.Reader(info)
     codec = get_codec(model, quality, device)
+    reader = audio.array_reader(x) if isinstance(src, np.ndarray) else audio.Reader(info)
     try:
         header, payloads = audio_codec.encode(reader, info, codec, model, quality)
     finally:
@@ -197,8 +198,9 @@ class LcfFile:
         return codec, grid
 
     def latents(self, device="cpu", tile=0):
-        """Dequantized latents of one tile, without running the synthesis network
-        (audio: groups x latent x frames of one segment's channel group)."""
+        """Dequantized latents of one tile, without running the synthesis network. Images:
+        C x h x w. Audio: (k * C) x t for one segment of one channel group (k = 2 for a pair:
+        its mid latents, then its side latents; k = 1 for a lone channel); t = ceil(samples / 256)."""
         if self.header["modality"] == "audio":
             return self._audio_latents(device, tile)
         codec, grid = self._tiles(device)
@@ -213,9 +215,11 @@ class LcfFile:
         return self.container.tiles[i]
 
     def _audio_latents(self, device, tile):
+        from .audio_codec import check_layout
         from .codec import segments as seg
         from .io import audio
         h, codec = self.header, self.codec(device)
+        check_layout(h, codec)
         if not 0 <= tile < h["tiles"]:
             raise LcodecError(f"tile {tile} out of range (file has {h['tiles']})")
         groups = seg.channel_groups(h["channels"])
@@ -223,7 +227,8 @@ class LcfFile:
         up, down = audio.ratio(h["sample_rate"], h["model_rate"])
         n = audio.resampled_length(h["frames"], up, down)
         a, b = seg.segment_span(k, n, h["segment"], h["overlap"])
-        return codec.latents(self._tile(tile), b - a, len(groups[g])).to(codec.device)
+        z = codec.latents(self._tile(tile), b - a, len(groups[g]))
+        return z.reshape(-1, z.shape[-1]).to(codec.device)
 
     def decode_chunks(self, device="auto"):
         """Audio: the decoded signal at the file's sample rate, as successive frames x channels
@@ -236,6 +241,10 @@ class LcfFile:
     def decode(self, device="auto"):
         """Image: H x W x 3 uint8. Audio: frames x channels float32 at header['sample_rate']."""
         if self.header["modality"] == "audio":
+            from .audio_codec import MAX_ARRAY_SAMPLES
+            if self.header["frames"] * self.header["channels"] > MAX_ARRAY_SAMPLES:
+                raise LcodecError(f"{self.header['frames']} frames x {self.header['channels']} channels is too "
+                                  "much to decode into memory: use decode_chunks() or write_audio()")
             chunks = list(self.decode_chunks(device))
             return np.concatenate(chunks) if chunks else np.zeros((0, self.header["channels"]), np.float32)
         codec, grid = self._tiles(device)
@@ -262,16 +271,16 @@ def list_models():
 
 def write_atomic(path, data, force=False):
     """Write bytes to path via a temporary file and a rename: never a partial or clobbered file."""
-    with atomic_output(path, force) as f:
-        f.write(data)
+    with atomic_path(path, force) as tmp:
+        with builtins.open(tmp, "wb") as f:
+            f.write(data)
 
 
 @contextlib.contextmanager
-def atomic_output(path, force=False):
-    """A binary file object whose content appears at `path` only if the block completes: it is
-    written to a temporary file in the same folder, then renamed. Without force, the file is
-    published with a hard link, which fails if the path appeared meanwhile (no
-    check-then-replace race)."""
+def atomic_path(path, force=False):
+    """A temporary path in the folder of `path`; what the block writes there appears at `path`
+    only if the block completes (fsync, then rename). Without force, the file is published with
+    a hard link, which fails if the path appeared meanwhile (no check-then-replace race)."""
     import tempfile
     from .errors import OutputError
     path = Path(path)
@@ -282,12 +291,12 @@ def atomic_output(path, force=False):
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=".lcodec-", suffix=".tmp", dir=path.parent)
+        os.close(fd)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600: give the output the usual mode
-        with os.fdopen(fd, "w+b") as f:
-            yield f
-            f.flush()
+        yield tmp
+        with builtins.open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         if force:
             os.replace(tmp, path)
@@ -311,13 +320,17 @@ def write_audio(lcf, path, device="auto", force=False):
     """Decode an audio LcfFile into a WAV or FLAC file (by extension) with the original rate,
     channel count, length and (where the format allows) sample type; streamed, atomic."""
     import soundfile as sf
+    from .errors import OutputError
     from .io.audio import output_format
     h = lcf.header
-    fmt, subtype = output_format(path, h["subtype"])
+    fmt, subtype = output_format(path, h["subtype"], h["channels"])
     chunks = lcf.decode_chunks(device)
-    with atomic_output(path, force) as f:
-        with sf.SoundFile(f, "w", samplerate=h["sample_rate"], channels=h["channels"], format=fmt,
-                          subtype=subtype) as out:
-            for chunk in chunks:
-                out.write(chunk)
+    with atomic_path(path, force) as tmp:
+        try:  # libsndfile writes the file itself, so it reports a full disk as an error
+            with sf.SoundFile(tmp, "w", samplerate=h["sample_rate"], channels=h["channels"], format=fmt,
+                              subtype=subtype) as out:
+                for chunk in chunks:
+                    out.write(chunk)
+        except (sf.LibsndfileError, RuntimeError, AssertionError) as e:
+            raise OutputError(f"{path}: cannot write audio ({str(e).strip() or type(e).__name__})") from None
     return h["frames"]

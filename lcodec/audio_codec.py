@@ -9,6 +9,7 @@ from .errors import FormatError, InputError
 from .io import audio
 
 OUTPUT_CHUNK = 1 << 16      # output frames resampled per step on decode
+MAX_ARRAY_SAMPLES = 1 << 31  # decode() into one array (8 GiB of float32); longer: decode_chunks()
 
 
 def tile_inputs(reader, info, rate, segment, overlap):
@@ -47,11 +48,19 @@ def check_array(samples, rate):
         x = x[:, None]
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
         raise InputError(f"expected a frames x channels array, got shape {x.shape}")
-    if np.issubdtype(x.dtype, np.integer):
+    if np.issubdtype(x.dtype, np.unsignedinteger):  # offset binary, as in 8-bit WAV
+        half = float(np.iinfo(x.dtype).max // 2 + 1)
+        x = (x.astype(np.float64) - half) / half
+    elif np.issubdtype(x.dtype, np.integer):
         x = x / float(-np.iinfo(x.dtype).min)
+    elif not np.issubdtype(x.dtype, np.floating):
+        raise InputError(f"audio samples of type {x.dtype} (expected integers or floats)")
     x = x.astype(np.float64)
     if not np.isfinite(x).all():
         raise InputError("audio contains NaN or infinite samples")
+    if isinstance(rate, bool) or not isinstance(rate, (int, np.integer)) and not (
+            isinstance(rate, float) and rate.is_integer()):
+        raise InputError(f"sample rate must be a whole number of Hz, got {rate!r}")
     if not audio.MIN_RATE <= int(rate) <= audio.MAX_RATE:
         raise InputError(f"sample rate {rate} Hz is outside {audio.MIN_RATE}..{audio.MAX_RATE} Hz")
     if x.shape[1] > audio.MAX_CHANNELS:
@@ -59,11 +68,16 @@ def check_array(samples, rate):
     return x
 
 
-def model_rate_segments(header, tiles, codec):
-    """Decoded segments at the model's rate, in order (frames x channels float64)."""
+def check_layout(header, codec):
     h = header
     if (codec.rate, codec.segment, codec.overlap) != (h["model_rate"], h["segment"], h["overlap"]):
         raise FormatError("header segment layout does not match the model")
+
+
+def model_rate_segments(header, tiles, codec):
+    """Decoded segments at the model's rate, in order (frames x channels float64)."""
+    h = header
+    check_layout(h, codec)
     up, down = audio.ratio(h["sample_rate"], h["model_rate"])
     n = audio.resampled_length(h["frames"], up, down)
     groups = seg.channel_groups(h["channels"])

@@ -18,15 +18,17 @@ class Summary:
     skipped: int = 0
     in_bytes: int = 0
     out_bytes: int = 0
+    image_bytes: int = 0   # encoded bytes of images and of audio, for bpp and kbps
+    audio_bytes: int = 0
     pixels: int = 0
     audio_seconds: float = 0.0
     seconds: float = 0.0
     failures: list = field(default_factory=list)
 
     def line(self, mode):
-        bpp = f", mean {self.out_bytes * 8 / self.pixels:.4f} bpp" if mode == "encode" and self.pixels else ""
+        bpp = f", images {self.image_bytes * 8 / self.pixels:.4f} bpp" if mode == "encode" and self.pixels else ""
         if mode == "encode" and self.audio_seconds:
-            bpp += f"; {self.audio_seconds:.1f} s of audio"
+            bpp += f", audio {self.audio_bytes * 8 / self.audio_seconds / 1000:.1f} kbps ({self.audio_seconds:.1f} s)"
         fails = f", {len(self.failures)} failed" if self.failures else ""
         return (f"{self.files} files {mode}d ({self.skipped} already done), {self.in_bytes / 1e6:.2f} MB in, "
                 f"{self.out_bytes / 1e6:.2f} MB out{bpp}, {self.seconds:.1f} s{fails}")
@@ -161,6 +163,8 @@ def _collect(results, s, bar):
             s.out_bytes += nout
             if isinstance(pixels, float):
                 s.audio_seconds += pixels
+                s.audio_bytes += nout
             else:
                 s.pixels += pixels
+                s.image_bytes += nout
         bar.update(nin)

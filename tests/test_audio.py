@@ -271,3 +271,28 @@ def test_folder_jobs_mix_images_and_audio(tmp_path, crop):
     assert r.returncode == 0, r.stderr
     assert sf.info(str(tmp_path / "dec" / "clip.wav")).frames == 3000
     assert Image.open(tmp_path / "dec" / "pic.png").size == (crop.shape[1], crop.shape[0])
+
+
+def test_array_inputs_of_every_sample_type_and_bad_rates(amen):
+    x, rate = amen
+    pcm = np.round(x[:8000] * 32767).astype(np.int16)
+    u8 = (np.round(x[:8000] * 127) + 128).astype(np.uint8)        # offset binary, as 8-bit WAV
+    for arr in (pcm, u8, x[:8000].astype(np.float32)):
+        y = lcodec.decode(lcodec.encode(arr, rate=rate, quality=2, device="cpu"), device="cpu")
+        assert snr(x[:8000], y) > 5, arr.dtype
+    for bad in (44100.5, "44100"):
+        with pytest.raises(InputError, match="rate"):
+            lcodec.encode(x[:100], rate=bad)
+    with pytest.raises(InputError, match="too large"):
+        lcodec.encode(x[:1000] * 1e12, rate=rate)
+    with pytest.raises(InputError, match="rate= is for arrays"):
+        lcodec.encode(AMEN, rate=rate)
+
+
+def test_many_channels_cannot_go_to_flac_but_go_to_wav(tmp_path):
+    blob = lcodec.encode(np.random.default_rng(8).standard_normal((600, 10)) * 0.1, rate=44100, device="cpu")
+    with pytest.raises(OutputError, match="at most 8 channels"):
+        api.write_audio(api.open(blob), tmp_path / "ten.flac")
+    api.write_audio(api.open(blob), tmp_path / "ten.wav")
+    assert sf.info(str(tmp_path / "ten.wav")).channels == 10
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ten.wav"]

@@ -25,3 +25,20 @@ def test_latent_dataset_from_encoded_folders(tmp_path, photo, monkeypatch):
     assert full[0][0].shape == (12, 12, 16) and full[0][1] == -1
     with pytest.raises(LcodecError):
         lcodec.learn.LatentDataset(tmp_path / "enc", crop=64)[0]
+
+
+def test_audio_latents_without_synthesis(tmp_path, monkeypatch):
+    import numpy as np
+    import soundfile as sf
+    rng = np.random.default_rng(0)
+    (tmp_path / "wav" / "noise").mkdir(parents=True)
+    sf.write(str(tmp_path / "wav" / "noise" / "st.wav"), rng.standard_normal((9000, 2)) * 0.1, 44100)
+    sf.write(str(tmp_path / "wav" / "noise" / "mono.flac"), rng.standard_normal((9000,)) * 0.1, 44100)
+    assert lcodec.learn.encode_folder(tmp_path / "wav", tmp_path / "enc", quality=1).files == 2
+    codec = api.get_codec("walloc-stereo", 1, "cpu")
+    monkeypatch.setattr(codec.model, "synthesis", lambda *a: pytest.fail("synthesis ran"))
+    c = codec.model.latent
+    assert api.open(tmp_path / "enc" / "noise" / "st.lcf").latents().shape == (2 * c, 36)   # mid, then side
+    ds = lcodec.learn.LatentDataset(tmp_path / "enc", crop=16)
+    shapes = sorted(tuple(ds[i][0].shape) for i in range(2))
+    assert shapes == [(c, 16), (2 * c, 16)]

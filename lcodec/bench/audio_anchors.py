@@ -2,8 +2,8 @@
 
 Quality is libsndfile's compression level (0 = highest rate, 1 = lowest). Opus runs at 48 kHz
 (the input is resampled there and back with the same polyphase resampler lcodec uses); MP3
-runs constant-bitrate at the input's rate, and `mp3-22k` at 22.05 kHz, which is how MP3
-encoders reach bitrates below 32 kbps."""
+runs constant-bitrate at the input's rate (resampled to 48 kHz when MP3 has no such rate), and
+`mp3-22k` at 22.05 kHz, which is how MP3 encoders reach bitrates below 32 kbps."""
 import io
 
 import numpy as np
@@ -14,6 +14,7 @@ QUALITIES = {
     "mp3-22k": [0.99, 0.95, 0.9, 0.7],
 }
 RATE = {"opus": 48000, "mp3": None, "mp3-22k": 22050}
+MP3_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000)
 
 
 def available():
@@ -40,7 +41,7 @@ def _resample(x, src, dst):
 def encode(name, x, rate, level):
     """frames x channels float64 -> compressed bytes."""
     import soundfile as sf
-    r = RATE[name] or rate
+    r = RATE[name] or (rate if rate in MP3_RATES else 48000)
     y = _resample(x, rate, r) if r != rate else x
     buf = io.BytesIO()
     if name == "opus":
@@ -70,7 +71,7 @@ def decode(name, data, rate, ref):
 
 def _delay(ref, y, max_lag=4096):
     a, b = ref.sum(1), y.sum(1)
-    lags = min(max_lag, len(b) - 1)
+    lags = min(max_lag, len(b) - len(a))
     n = 1 << int(np.ceil(np.log2(len(a) + len(b))))
     corr = np.fft.irfft(np.fft.rfft(b, n) * np.conj(np.fft.rfft(a, n)), n)[:lags + 1]
     return int(np.argmax(corr))

@@ -121,7 +121,7 @@ def _decode_audio(lcf, src, output, device, force):
     from .. import api
     from ..io.audio import output_format
     out = Path(output) if output else src.with_suffix(".wav")
-    output_format(out, lcf.header["subtype"])  # refuse an unsupported extension before any work
+    output_format(out, lcf.header["subtype"], lcf.header["channels"])  # refuse a bad output before any work
     if out.exists() and not force:
         raise LcodecError(f"{out}: already exists (use --force to overwrite)")
     t = time.time()

@@ -20,10 +20,12 @@ import click
 @click.option("--no-pca", is_flag=True, help="Random init instead of the PCA initialisation.")
 @click.option("--init", "init_shipped", is_flag=True, help="Fine-tune from the installed weights of MODEL -q N.")
 @click.option("--threads", type=int, default=None, help="torch threads (default: all cores).")
+@click.option("--lmbda", type=float, default=None,
+              help="Rate weight (bits per sample or pixel) instead of the quality's own (experiments).")
 @click.option("--export", "export_version", type=int, default=None,
               help="After training, export fp16 weights + frozen tables as this model version.")
 def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_dir, batch, crop, lr,
-              no_pca, init_shipped, threads, export_version):
+              no_pca, init_shipped, threads, lmbda, export_version):
     """Train MODEL at quality -q on a folder of data, for --minutes of wall time."""
     import sys
     import torch
@@ -45,11 +47,15 @@ def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_di
     if init_shipped:
         from ..models import registry
         init = registry.verified_path(registry.weights_entry(model, quality), "weights_file")
+    record_threads = torch.get_num_threads()
+    ckpt = Path(run_dir) / "last.pt"
+    if resume and minutes == 0 and ckpt.exists():  # an export-only call: record the training's threads
+        record_threads = torch.load(ckpt, map_location="cpu", weights_only=True).get("threads", record_threads)
     rec, state = walloc_train.run(model, quality, data_dir, val_dir, minutes, resume, dev, run_dir,
-                                  batch=batch, crop=crop, lr=lr, pca=not no_pca, init_from=init)
+                                  batch=batch, crop=crop, lr=lr, pca=not no_pca, init_from=init, lmbda=lmbda)
     if export_version is not None:
         from ..train import export
         export.export_walloc(model, quality, run_dir, data_dir, val_dir, export_version,
                              commands=(Path(run_dir) / "commands.txt").read_text().splitlines(),
-                             device=f"{dev}, {torch.get_num_threads()} torch threads", steps=state.step,
-                             minutes=state.elapsed / 60, batch=batch, crop=crop)
+                             device=f"{dev}, {record_threads} torch threads", steps=state.step,
+                             minutes=state.elapsed / 60, batch=batch, crop=crop or spec.get("train_crop", 128))

@@ -154,11 +154,13 @@ def check_rate_supported(rate, model_rate):
 
 
 # ---- writing ---------------------------------------------------------------------------------
-def output_format(path, subtype):
+def output_format(path, subtype, channels=1):
     """(soundfile format, subtype) to write `path` in, from its extension and the input's type."""
     fmt = OUTPUT_FORMATS.get(os.path.splitext(str(path))[1].lower())
     if fmt is None:
         raise OutputError(f"{path}: unsupported output type (use .wav or .flac)")
+    if fmt == "FLAC" and channels > 8:
+        raise OutputError(f"{path}: FLAC holds at most 8 channels, this audio has {channels} (use .wav)")
     import soundfile as sf
     if fmt == "FLAC":  # FLAC stores 8..24-bit integers only
         return fmt, "PCM_16" if subtype in ("PCM_16", "PCM_U8", "PCM_S8") else "PCM_24"

@@ -11,9 +11,10 @@ from ..errors import LcodecError
 class LatentDataset(torch.utils.data.Dataset):
     """Items are (latent, label). `labels`: "folder" (the parent folder's name, as class index in
     sorted order), a callable path -> label, or None (label -1). `crop`: a latent-space square
-    size (the pixel footprint is crop * model stride); random per item when `random_crop`,
-    centred otherwise. Only tile 0 of each file is read (files of at most one tile, 1024 px,
-    give the whole image)."""
+    size for images (the pixel footprint is crop * model stride), a number of latent frames for
+    audio; random per item when `random_crop`, centred otherwise. Only tile 0 of each file is
+    read: a whole image of at most 1024 px; for audio, the first ~3 s segment of the first
+    channel pair ((2C) x t: mid latents, then side) or of a mono file (C x t)."""
 
     def __init__(self, folder, labels="folder", crop=None, random_crop=True, device="cpu", seed=0):
         self.files = sorted(Path(folder).rglob("*.lcf"))
@@ -38,16 +39,19 @@ class LatentDataset(torch.utils.data.Dataset):
         from .. import api
         z = api.open(self.files[i]).latents(device=self.device)
         if self.crop:
-            c = self.crop
-            h, w = z.shape[-2:]
-            if h < c or w < c:
-                raise LcodecError(f"{self.files[i]}: latent {h}x{w} smaller than the crop {c}")
-            if self.random_crop:
-                y, x = self.rng.integers(h - c + 1), self.rng.integers(w - c + 1)
-            else:
-                y, x = (h - c) // 2, (w - c) // 2
-            z = z[..., y:y + c, x:x + c]
+            z = self._crop(z, self.files[i])
         return z, self.labels[i]
+
+    def _crop(self, z, path):
+        c = self.crop
+        sizes = z.shape[1:]                      # (h, w) for images, (t,) for audio
+        if min(sizes) < c:
+            raise LcodecError(f"{path}: latent {'x'.join(map(str, sizes))} smaller than the crop {c}")
+        if self.random_crop:
+            start = [int(self.rng.integers(n - c + 1)) for n in sizes]
+        else:
+            start = [(n - c) // 2 for n in sizes]
+        return z[(slice(None),) + tuple(slice(a, a + c) for a in start)]
 
 
 def collate(batch):
@@ -59,7 +63,8 @@ def collate(batch):
     return torch.stack(zs), torch.tensor(ys)
 
 
-def encode_folder(src, dst, model="walloc-rgb", quality=None, device="cpu", jobs=1):
-    """Encode a folder tree of images into a mirrored tree of .lcf files (resumable)."""
+def encode_folder(src, dst, model=None, quality=None, device="cpu", jobs=1):
+    """Encode a folder tree of images and/or audio into a mirrored tree of .lcf files
+    (resumable; without a model, each file's modality picks walloc-rgb or walloc-stereo)."""
     from ..batch import run
     return run(src, dst, "encode", model=model, quality=quality, device=device, jobs=jobs)

@@ -16,7 +16,7 @@ import torch
 
 from ..codec.signal_context import SignalCoder
 from ..codec.tables import TableSet
-from ..errors import FormatError
+from ..errors import FormatError, InputError
 from .registry import model_arch, model_spec, verified_path, weights_entry
 from .walloc import WaLLoC
 from .walloc_image import load_state
@@ -51,7 +51,10 @@ def gain(code):
 
 def normalize(planes):
     """Scale planes to a peak of at most 1; returns (scaled planes, gain code)."""
-    code = gain_code(float(np.abs(planes).max(initial=0.0)))
+    peak = float(np.abs(planes).max(initial=0.0))
+    code = gain_code(peak)
+    if peak * gain(code) > 1.0:
+        raise InputError(f"sample values up to {peak:.3g}: too large to code (audio is expected near +-1)")
     return planes * gain(code), code
 
 

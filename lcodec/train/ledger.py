@@ -12,14 +12,24 @@ INTRO = """# Training ledger
 
 One row per weight file ever exported, oldest first (generated from
 `lcodec/models/weights/ledger.jsonl` by `python -m lcodec.train.ledger`). Validation figures
-are measured through the real encoder, entropy coder and container on
+are measured through the real encoder, entropy coder and container: images on
 `../shared/data/images/val` (4 photos, bpp from the .lcf size including the header, PSNR per
-image then averaged). A row whose version is no longer in `weights/index.json` is history:
-files made with it are refused by name.
+image then averaged), audio on `../shared/data/audio/val` (12 clips, kbps from the .lcf size,
+SNR per clip then averaged). Crop: pixels (images) or samples (audio) for the first 60 % of a
+run; 2x (images) or 4x (audio) after. A row whose version is no longer in
+`weights/index.json` is history: files made with it are refused by name.
 
-| model | q | v | steps | crop/batch | device | minutes | val bpp | val PSNR | weights sha256 |
+| model | q | v | steps | crop/batch | device | minutes | val rate | val quality | weights sha256 |
 |---|---|---|---|---|---|---|---|---|---|
 """
+
+
+def _val(v):
+    if "kbps" in v:
+        return f"{v['kbps']} kbps", f"{v['snr']} dB SNR"
+    if "bpp" in v:
+        return f"{v['bpp']} bpp", f"{v['psnr']} dB PSNR"
+    return "", ""
 
 
 RECIPES = """
@@ -49,10 +59,10 @@ def render():
     rows = [json.loads(line) for line in LEDGER.read_text().splitlines() if line.strip()]
     out = [INTRO]
     for r in rows:
-        v = r.get("val", {})
+        rate, quality = _val(r.get("val", {}))
         version = f"{r['version']} (not shipped)" if r.get("shipped") is False else r["version"]
         out.append(f"| {r['model']} | {r['quality']} | {version} | {r['steps']} | {r['crop']}/{r['batch']} "
-                   f"| {r['device']} | {r['wall_minutes']} | {v.get('bpp', '')} | {v.get('psnr', '')} "
+                   f"| {r['device']} | {r['wall_minutes']} | {rate} | {quality} "
                    f"| `{r['weights_sha256'][:16]}` |\n")
     out.append(RECIPES)
     out.append("\n## Commands\n")

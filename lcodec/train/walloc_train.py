@@ -74,10 +74,11 @@ def _data(spec, data_dir, val_dir, stride, seed):
 
 
 def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batch=8, crop=None,
-        lr=5e-4, seed=0, pca=True, val_every=500, init_from=None):
+        lr=5e-4, seed=0, pca=True, val_every=500, init_from=None, lmbda=None):
     """Train (or, with init_from = a shipped weights file, fine-tune) one WaLLoC quality level.
     Images train on crop x crop squares, audio on crop-sample excerpts; the last 40% of the
-    budget uses 4x larger crops (and a quarter of the batch)."""
+    budget uses 4x larger crops (and a quarter of the batch). lmbda overrides the quality's rate
+    weight (for experiments)."""
     torch.manual_seed(seed)
     spec, qspec = model_spec(name), quality_spec(name, quality)
     audio = spec["modality"] == "audio"
@@ -92,7 +93,7 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
         pca_init(model, sampler, qspec["step"], crop=crop)
     else:
         model.log_scale.data.fill_(math.log(step_to_scale(model, qspec["step"])))
-    lmbda = qspec["lmbda"]
+    lmbda = qspec["lmbda"] if lmbda is None else lmbda
     density = ChannelDensity(model.latent, model.max_symbol) if lmbda > 0 else None
     model.to(device)
     params = [{"params": [p for n, p in model.named_parameters() if n != "log_scale"], "lr_scale": 1.0}]
