@@ -121,7 +121,7 @@ def _encode_audio(src, model, quality, device, rate):
     from .io import audio
     if isinstance(src, np.ndarray):
         x = audio_codec.check_array(src, rate)
-        info = audio.AudioInfo("<array>", int(rate), x.shape[1], x.shape[0], "FLOAT")
+        info = audio.AudioInfo("<array>", int(rate), x.shape[1], x.shape[0], audio_codec.array_subtype(src))
     else:
         if rate is not None:
             raise InputError("rate= is for arrays: a file's own sample rate is used")

@@ -41,6 +41,14 @@ def encode(reader, info, codec, model, quality):
     return header, payloads
 
 
+ARRAY_SUBTYPES = {"int16": "PCM_16", "int32": "PCM_32", "uint8": "PCM_U8", "int8": "PCM_S8"}  # floats: FLOAT
+
+
+def array_subtype(samples):
+    """The sample type a decoded WAV of this array gets."""
+    return ARRAY_SUBTYPES.get(np.asarray(samples).dtype.name, "FLOAT")
+
+
 def check_array(samples, rate):
     """An in-memory signal (frames or frames x channels, float or int PCM) as float64."""
     x = np.asarray(samples)

@@ -296,3 +296,9 @@ def test_many_channels_cannot_go_to_flac_but_go_to_wav(tmp_path):
     api.write_audio(api.open(blob), tmp_path / "ten.wav")
     assert sf.info(str(tmp_path / "ten.wav")).channels == 10
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ten.wav"]
+
+
+def test_array_sample_type_is_recorded_for_the_decoded_file():
+    for dtype, subtype in ((np.int16, "PCM_16"), (np.int32, "PCM_32"), (np.float64, "FLOAT"), (np.float32, "FLOAT")):
+        blob = lcodec.encode(np.ones((300, 1), dtype=dtype), rate=44100, device="cpu")
+        assert lcodec.open(blob).header["subtype"] == subtype

@@ -35,6 +35,8 @@ def test_bd_rate_sign_matches_direct_comparison():
     assert 25 < bench.bd_rate(anchor, worse) < 35
     assert bench._at(anchor, 0.3) > bench._at(anchor, 0.2)
     assert np.isnan(bench.bd_rate(anchor, better[:1]))
+    dipping = anchor + [{"bpp": 0.15, "psnr": anchor[0]["psnr"] - 0.5}]    # more bits, less quality
+    assert -25 < bench.bd_rate(dipping, better) < -15
 
 
 def test_audio_bench_writes_a_consistent_report(tmp_path, monkeypatch):

@@ -68,3 +68,24 @@ def test_audio_training_runs_and_its_tables_fit(tmp_path):
     sym = group_symbols(model, model.thresholds(), normalize(to_mid_side(x))[0])
     assert sym.shape[0] == 2 * model.latent
     np.testing.assert_array_equal(coder.decode(coder.encode(sym), sym.shape), sym)
+
+
+def test_freeze_encoder_trains_the_decoder_only_at_a_scaled_step(tmp_path, photo):
+    Image.fromarray(photo[:160, :200]).save(tmp_path / "a.png")
+    torch.set_num_threads(1)
+    from lcodec.train.data import CropSampler
+    torch.manual_seed(0)
+    ref = walloc_train.build("walloc-rgb", 2)
+    walloc_train.pca_init(ref, CropSampler([torch.from_numpy(photo[:160, :200].copy()).permute(2, 0, 1).contiguous()]),
+                          0.15, n_crops=8, crop=32)
+    init = tmp_path / "init.pt"
+    torch.save({k: v.half() for k, v in ref.state_dict().items()}, init)
+    _, state = walloc_train.run("walloc-rgb", 2, tmp_path, None, minutes=0.03, resume=False, device="cpu",
+                                run_dir=tmp_path / "run", batch=2, crop=32, init_from=init, step_scale=2.0,
+                                freeze_encoder=True, val_every=10**6)
+    assert state.step > 0
+    trained = state.model["codec"]
+    start = {k: v.half().float() for k, v in ref.state_dict().items()}
+    assert torch.equal(trained.encoder.weight, start["encoder.weight"])
+    assert torch.allclose(trained.log_scale, start["log_scale"] + np.log(2.0))
+    assert not torch.equal(trained.skip.weight, start["skip.weight"])      # the decoder trained

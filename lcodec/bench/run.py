@@ -127,10 +127,22 @@ def curves(rows):
     return out
 
 
+def monotone(pts, metric, rate):
+    """The points, by rate, whose quality beats every lower-rate point (BD integration needs a
+    curve that rises with rate; a codec's noisy low end can dip)."""
+    out = []
+    for p in sorted(pts, key=lambda p: p[rate]):
+        if math.isfinite(p[metric]) and (not out or p[metric] > out[-1][metric]):
+            out.append(p)
+    return out
+
+
 def bd_rate(anchor_pts, test_pts, metric="psnr", rate="bpp"):
-    """BD-rate (%) of test against anchor, PCHIP (bjontegaard); NaN without >= 2 test points."""
+    """BD-rate (%) of test against anchor, PCHIP (bjontegaard) over the rising part of each
+    curve; NaN without >= 2 points each or without overlap."""
     import warnings
     import bjontegaard as bd
+    anchor_pts, test_pts = monotone(anchor_pts, metric, rate), monotone(test_pts, metric, rate)
     if len(test_pts) < 2 or len(anchor_pts) < 2:
         return float("nan")
     with warnings.catch_warnings():

@@ -22,10 +22,13 @@ import click
 @click.option("--threads", type=int, default=None, help="torch threads (default: all cores).")
 @click.option("--lmbda", type=float, default=None,
               help="Rate weight (bits per sample or pixel) instead of the quality's own (experiments).")
+@click.option("--step-scale", type=float, default=1.0, show_default=True,
+              help="Multiply the quantization step after initialisation (with --init: a lower rate).")
+@click.option("--freeze-encoder", is_flag=True, help="Train the decoder only (the latents stay as they are).")
 @click.option("--export", "export_version", type=int, default=None,
               help="After training, export fp16 weights + frozen tables as this model version.")
 def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_dir, batch, crop, lr,
-              no_pca, init_shipped, threads, lmbda, export_version):
+              no_pca, init_shipped, threads, lmbda, step_scale, freeze_encoder, export_version):
     """Train MODEL at quality -q on a folder of data, for --minutes of wall time."""
     import sys
     import torch
@@ -52,7 +55,8 @@ def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_di
     if resume and minutes == 0 and ckpt.exists():  # an export-only call: record the training's threads
         record_threads = torch.load(ckpt, map_location="cpu", weights_only=True).get("threads", record_threads)
     rec, state = walloc_train.run(model, quality, data_dir, val_dir, minutes, resume, dev, run_dir,
-                                  batch=batch, crop=crop, lr=lr, pca=not no_pca, init_from=init, lmbda=lmbda)
+                                  batch=batch, crop=crop, lr=lr, pca=not no_pca, init_from=init, lmbda=lmbda,
+                                  step_scale=step_scale, freeze_encoder=freeze_encoder)
     if export_version is not None:
         from ..train import export
         export.export_walloc(model, quality, run_dir, data_dir, val_dir, export_version,

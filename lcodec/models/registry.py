@@ -32,7 +32,7 @@ MODELS = {
         "description": "WaLLoC audio: CDF 9/7 packets (J=8) + linear encoder + residual decoder + post-filter; mid/side",
         # one single-channel model codes mono, and stereo as mid + side (see models/walloc_audio.py)
         "qualities": {
-            1: {"latent": 64, "step": 0.20, "lmbda": 2.0e-3, "note": "4x reduction, rate-aware"},
+            1: {"latent": 64, "step": 0.40, "lmbda": 0.0, "note": "4x reduction, coarse step"},
             2: {"latent": 128, "step": 0.08, "lmbda": 0.0, "note": "2x reduction (MSE, as the paper)"},
             3: {"latent": 256, "step": 0.025, "lmbda": 0.0, "bits": 10, "note": "no reduction, 10-bit (MSE)"},
         },

@@ -52,6 +52,21 @@ a cosine schedule planned from the measured step rate, crops of 128 px for the f
 run and 256 px after. Rate-aware WaLLoC (q1) learns its per-channel companding scale (the
 quantization step) together with a rate term. Not yet measured one at a time: the crop
 schedule and the learned step.
+
+walloc-stereo, moving a trained model (q1 v1, MSE-only, 18.8 kbps per channel of zeroth-order
+latent entropy at 16.1 dB on 2^17-sample excerpts of the val clips) to a lower rate, 20 CPU
+minutes each (2 threads):
+
+| recipe | latent h0 per channel | val SNR |
+|---|---|---|
+| step x2, no training (the decoder as it was) | 11.8 kbps | 14.65 dB |
+| step x2, encoder frozen, decoder fine-tuned (shipped as q1 v2) | 11.8 kbps | 14.82 dB |
+| rate-aware fine-tune (lmbda 2e-3, learned step, run `runs/walloc-stereo-q1-rate`) | 13.7 kbps | 13.53 dB, falling from 15.64 at step 1000 |
+
+The rate term under a per-channel density fought the context coder's view of the rate and
+cost SNR; MSE-only training of walloc-stereo raises the rate as it goes (q1 v1: 10.4 -> 18.8
+kbps per channel over 20 minutes, the encoder's gain grows against the fixed companding
+scale), so the shipped levels are set by step and latent width, then trained.
 """
 
 

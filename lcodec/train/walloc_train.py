@@ -74,11 +74,14 @@ def _data(spec, data_dir, val_dir, stride, seed):
 
 
 def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batch=8, crop=None,
-        lr=5e-4, seed=0, pca=True, val_every=500, init_from=None, lmbda=None):
+        lr=5e-4, seed=0, pca=True, val_every=500, init_from=None, lmbda=None, step_scale=1.0,
+        freeze_encoder=False):
     """Train (or, with init_from = a shipped weights file, fine-tune) one WaLLoC quality level.
     Images train on crop x crop squares, audio on crop-sample excerpts; the last 40% of the
     budget uses 4x larger crops (and a quarter of the batch). lmbda overrides the quality's rate
-    weight (for experiments)."""
+    weight (for experiments). step_scale multiplies the quantization step after initialisation;
+    with freeze_encoder only the decoder trains, so the latents (and the rate) stay as they are:
+    together they move a trained model to a lower rate and teach its decoder the coarser step."""
     torch.manual_seed(seed)
     spec, qspec = model_spec(name), quality_spec(name, quality)
     audio = spec["modality"] == "audio"
@@ -93,11 +96,13 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
         pca_init(model, sampler, qspec["step"], crop=crop)
     else:
         model.log_scale.data.fill_(math.log(step_to_scale(model, qspec["step"])))
+    model.log_scale.data += math.log(step_scale)
     lmbda = qspec["lmbda"] if lmbda is None else lmbda
     density = ChannelDensity(model.latent, model.max_symbol) if lmbda > 0 else None
     model.to(device)
-    params = [{"params": [p for n, p in model.named_parameters() if n != "log_scale"], "lr_scale": 1.0}]
-    if lmbda > 0:  # the quantization step is learned only where a rate term gives it a reason
+    frozen = {"log_scale"} | ({f"encoder.{k}" for k, _ in model.encoder.named_parameters()} if freeze_encoder else set())
+    params = [{"params": [p for n, p in model.named_parameters() if n not in frozen], "lr_scale": 1.0}]
+    if lmbda > 0 and not freeze_encoder:  # the step is learned only where a rate term gives it a reason
         params.append({"params": [model.log_scale], "lr_scale": 0.1})
         density.to(device)
         params.append({"params": density.parameters(), "lr_scale": 10.0})
