@@ -302,3 +302,10 @@ def test_array_sample_type_is_recorded_for_the_decoded_file():
     for dtype, subtype in ((np.int16, "PCM_16"), (np.int32, "PCM_32"), (np.float64, "FLOAT"), (np.float32, "FLOAT")):
         blob = lcodec.encode(np.ones((300, 1), dtype=dtype), rate=44100, device="cpu")
         assert lcodec.open(blob).header["subtype"] == subtype
+
+
+def test_ogg_vorbis_input_is_read(tmp_path, amen):
+    x, rate = amen
+    sf.write(str(tmp_path / "a.ogg"), x[:20000], rate, format="OGG", subtype="VORBIS")
+    f = lcodec.open(lcodec.encode(tmp_path / "a.ogg", quality=1, device="cpu"))
+    assert (f.header["frames"], f.header["channels"], f.header["sample_rate"]) == (20000, 2, rate)

@@ -22,7 +22,9 @@ def _uniform16():
 
 def _grouping(table_ids):
     """Stable order of symbols by table, and the [start, end) run of each table in it."""
-    order = np.argsort(table_ids, kind="stable")
+    small = table_ids.size and 0 <= table_ids.min() and table_ids.max() < 1 << 15
+    # numpy sorts 16-bit integers by radix (linear time) when asked for a stable sort
+    order = np.argsort(table_ids.astype(np.int16) if small else table_ids, kind="stable")
     ids = table_ids[order]
     cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
     starts = np.concatenate([[0], cuts])

@@ -21,6 +21,10 @@ from ..errors import FormatError
 from .tables import TOTAL, TableSet
 
 
+# activity -> bin by table lookup (np.searchsorted per stage was a tenth of the encode time)
+SBIN_LUT = np.searchsorted(SBIN_EDGES, np.arange(SBIN_EDGES[-1] + 1), side="right")
+
+
 def stage_context(planes, nb, predict, klass):
     """(prediction, table id), both C x m, of a stage whose neighbours are nb (4 x m or None)."""
     if nb is None:
@@ -28,7 +32,7 @@ def stage_context(planes, nb, predict, klass):
     v = planes[:, nb]                                          # C x 4 x m
     mu = np.where(predict[:, None], (v.sum(1) + 2) // 4, 0)
     act = np.abs(v - mu[:, None, :]).sum(1)
-    sbin = np.searchsorted(SBIN_EDGES, act, side="right")
+    sbin = SBIN_LUT[np.minimum(act, len(SBIN_LUT) - 1)]
     return mu, klass[:, None] * NS + sbin
 
 
