@@ -165,24 +165,31 @@ def fit(samples, channels, max_symbol, alpha=4.0):
     predict = np.zeros(channels, dtype=bool)
     for c in range(channels):
         sl = slice(c * NS * NC, (c + 1) * NS * NC)
-        bits = {m: _code_length(counts[m][sl]) for m in (False, True)}
+        bits = {m: code_length(counts[m][sl]) for m in (False, True)}
         predict[c] = bits[True] < bits[False]
     # contexts of later channels may depend on earlier channels' modes: count again with the final modes
     cnt = _count(samples, predict, span, max_symbol)
     pmfs, los = [], []
     for c in range(channels):
-        block = cnt[c * NS * NC:(c + 1) * NS * NC]
-        pooled = block.sum(0).astype(np.float64)
-        nz = np.flatnonzero(pooled)
-        a, b = (nz.min() - 1, nz.max() + 1) if nz.size else (2 * max_symbol - 1, 2 * max_symbol + 1)
-        a, b = max(a, 0), min(b, span - 1)
-        prior = (pooled[a:b + 1] + 0.01) / (pooled[a:b + 1] + 0.01).sum()
-        for row in block:
-            p = row[a:b + 1] + alpha * prior
-            p = p / p.sum()
-            pmfs.append(np.append(p * (1 - 1e-5), 1e-5))   # last entry: escape
-            los.append(a - 2 * max_symbol)
+        add_block_tables(cnt[c * NS * NC:(c + 1) * NS * NC], max_symbol, alpha, pmfs, los)
     return TableSet.from_pmfs(pmfs, los, extra={"predict": predict.astype(np.int64)})
+
+
+def add_block_tables(block, max_symbol, alpha, pmfs, los):
+    """Append one table per context row of `block` (counts of residuals + 2M): each row's counts
+    smoothed towards the block's pooled distribution, over the block's support plus one symbol
+    each side, with an escape entry last."""
+    span = block.shape[1]
+    pooled = block.sum(0).astype(np.float64)
+    nz = np.flatnonzero(pooled)
+    a, b = (nz.min() - 1, nz.max() + 1) if nz.size else (2 * max_symbol - 1, 2 * max_symbol + 1)
+    a, b = max(a, 0), min(b, span - 1)
+    prior = (pooled[a:b + 1] + 0.01) / (pooled[a:b + 1] + 0.01).sum()
+    for row in block:
+        p = row[a:b + 1] + alpha * prior
+        p = p / p.sum()
+        pmfs.append(np.append(p * (1 - 1e-5), 1e-5))   # last entry: escape
+        los.append(a - 2 * max_symbol)
 
 
 def _count(samples, predict, span, max_symbol):
@@ -193,7 +200,7 @@ def _count(samples, predict, span, max_symbol):
     return cnt
 
 
-def _code_length(cnt):
+def code_length(cnt):
     tot = cnt.sum(1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         p = np.where(cnt > 0, cnt / np.maximum(tot, 1), 1)

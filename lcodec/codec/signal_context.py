@@ -16,7 +16,7 @@ numpy calls whatever the channel count."""
 import numpy as np
 
 from .coder import Decoder, Encoder
-from .context import NS, SBIN_EDGES, plan
+from .context import NS, SBIN_EDGES, add_block_tables, code_length, plan
 from ..errors import FormatError
 from .tables import TOTAL, TableSet
 
@@ -89,22 +89,12 @@ def fit(samples, max_symbol, classes=32, alpha=4.0):
     klass = rank * classes // channels
     span = 4 * max_symbol + 1             # residuals lie in [-2M, 2M]
     counts = {m: _count(samples, klass, np.full(classes, m), classes, span, max_symbol) for m in (False, True)}
-    predict = np.array([_code_length(counts[True][k * NS:(k + 1) * NS]) <
-                        _code_length(counts[False][k * NS:(k + 1) * NS]) for k in range(classes)])
+    predict = np.array([code_length(counts[True][k * NS:(k + 1) * NS]) <
+                        code_length(counts[False][k * NS:(k + 1) * NS]) for k in range(classes)])
     total = np.where(predict[np.arange(classes * NS) // NS, None], counts[True], counts[False])
     pmfs, los = [], []
     for k in range(classes):
-        block = total[k * NS:(k + 1) * NS]
-        pooled = block.sum(0).astype(np.float64)
-        nz = np.flatnonzero(pooled)
-        a, b = (nz.min() - 1, nz.max() + 1) if nz.size else (2 * max_symbol - 1, 2 * max_symbol + 1)
-        a, b = max(a, 0), min(b, span - 1)
-        prior = (pooled[a:b + 1] + 0.01) / (pooled[a:b + 1] + 0.01).sum()
-        for row in block:
-            p = row[a:b + 1] + alpha * prior
-            p = p / p.sum()
-            pmfs.append(np.append(p * (1 - 1e-5), 1e-5))   # last entry: escape
-            los.append(a - 2 * max_symbol)
+        add_block_tables(total[k * NS:(k + 1) * NS], max_symbol, alpha, pmfs, los)
     return TableSet.from_pmfs(pmfs, los, extra={"predict": predict.astype(np.int64),
                                                 "channel_class": klass.astype(np.int64)})
 
@@ -121,9 +111,3 @@ def _count(samples, klass, predict_per_class, classes, span, max_symbol):
             np.add.at(cnt, (np.broadcast_to(tid, sym.shape).ravel(), (sym - mu).ravel() + 2 * max_symbol), 1)
     return cnt
 
-
-def _code_length(cnt):
-    tot = cnt.sum(1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = np.where(cnt > 0, cnt / np.maximum(tot, 1), 1)
-    return float(-(cnt * np.log2(p)).sum())

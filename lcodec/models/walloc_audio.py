@@ -15,11 +15,9 @@ import numpy as np
 import torch
 
 from ..codec.signal_context import SignalCoder
-from ..codec.tables import TableSet
 from ..errors import FormatError, InputError
-from .registry import model_arch, model_spec, verified_path, weights_entry
-from .walloc import WaLLoC
-from .walloc_image import load_state
+from .registry import model_spec
+from .walloc_image import load_shipped
 
 GAIN_STEPS_PER_OCTAVE = 4      # 1.5 dB
 MAX_BOOST_CODE = 32            # at most +48 dB: the noise floor of a near-silent file is not worth bits
@@ -72,14 +70,10 @@ def group_symbols(model, thresholds, planes, device="cpu"):
 class WallocAudioCodec:
     def __init__(self, name, quality, device):
         spec = model_spec(name)
-        self.entry = weights_entry(name, quality)
-        self.model = WaLLoC(**model_arch(name, quality))
-        self.model.load_state_dict(load_state(verified_path(self.entry, "weights_file")))
-        self.model.eval().to(device)
+        self.entry, self.model, tables = load_shipped(name, quality, device)
         self.device = device
         self.rate, self.segment, self.overlap = spec["rate"], spec["segment"], spec["overlap"]
         self.thresholds = self.model.thresholds()
-        tables = TableSet.from_bytes(verified_path(self.entry, "tables_file").read_bytes())
         self.coder = SignalCoder(tables)
         self.stride = self.model.stride()
 

@@ -26,17 +26,22 @@ def tile_symbols(model, thresholds, pixels, device="cpu"):
     return model.symbols(x, thresholds)[0].cpu().numpy()
 
 
+def load_shipped(name, quality, device):
+    """(registry entry, WaLLoC in eval mode on device, frozen tables) of an installed model,
+    every file checked against its sha256."""
+    entry = weights_entry(name, quality)
+    model = WaLLoC(**model_arch(name, quality))
+    model.load_state_dict(load_state(verified_path(entry, "weights_file")))
+    tables = TableSet.from_bytes(verified_path(entry, "tables_file").read_bytes())
+    return entry, model.eval().to(device), tables
+
+
 class WallocImageCodec:
     def __init__(self, name, quality, device):
-        spec = model_spec(name)
-        self.entry = weights_entry(name, quality)
-        self.model = WaLLoC(**model_arch(name, quality))
-        self.model.load_state_dict(load_state(verified_path(self.entry, "weights_file")))
-        self.model.eval().to(device)
+        self.entry, self.model, tables = load_shipped(name, quality, device)
         self.device = device
-        self.tile = spec["tile"]
+        self.tile = model_spec(name)["tile"]
         self.thresholds = self.model.thresholds()
-        tables = TableSet.from_bytes(verified_path(self.entry, "tables_file").read_bytes())
         self.coder = LatentCoder(tables)
         self.stride = self.model.stride()
 
