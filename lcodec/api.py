@@ -40,6 +40,12 @@ def get_codec(name, quality, device="cpu"):
         elif spec["family"] == "walloc" and spec["modality"] == "audio":
             from .models.walloc_audio import WallocAudioCodec
             _codecs[key] = WallocAudioCodec(name, quality, dev)
+        elif spec["family"] == "mgm":
+            from .models.mgm import MgmCodec
+            _codecs[key] = MgmCodec.load(name, quality, dev)
+        elif spec["family"] == "hyperprior":
+            from .models.hyperprior import HyperpriorCodec
+            _codecs[key] = HyperpriorCodec.load(name, quality, dev)
         else:
             raise ModelError(f"model '{name}' has no codec in this version")
     return _codecs[key]

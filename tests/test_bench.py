@@ -14,7 +14,7 @@ def test_bench_writes_a_consistent_report(tmp_path, photo):
     Image.fromarray(photo[:200, :240]).save(src / "a.png")
     Image.fromarray(photo[150:360, 300:560]).save(src / "b.png")
     out = tmp_path / "report"
-    rows = bench.run(src, out, anchor_names=["jpeg"], device="cpu")
+    rows = bench.run(src, out, models=["walloc-rgb"], anchor_names=["jpeg"], device="cpu")
     for f in ("results.json", "results.csv", "summary.md", "rd.png"):
         assert (out / f).stat().st_size > 0
     data = json.loads((out / "results.json").read_text())
@@ -25,6 +25,26 @@ def test_bench_writes_a_consistent_report(tmp_path, photo):
     assert all(r["psnr"] > 27 and 0 < r["header_bytes"] < r["bytes"] for r in lcf)
     mean_bpp = np.mean([r["bpp"] for r in lcf])
     assert f"| walloc-rgb | 2 | {mean_bpp:.4f} |" in (out / "summary.md").read_text()
+
+
+def test_learned_peers_are_columns_and_rows_of_the_bd_table(tmp_path):
+    """A peer (e.g. the CompressAI hyperprior) is measured against the anchors and our models
+    against it; nobody against itself."""
+    rows = []
+    for codec, kind, gain in (("ours", "learned", 2.0), ("peer", "peer", 1.0), ("jpeg", "anchor", 0.0)):
+        for q, b in enumerate((0.2, 0.4, 0.8), 1):
+            rows.append({"file": "a.png", "codec": codec, "kind": kind, "quality": q, "width": 10, "height": 10,
+                         "bytes": 100, "header_bytes": 0, "bpp": b, "psnr": 30 + 5 * np.log2(b) + gain,
+                         "ms_ssim": 0.9, "encode_s": 0.1, "decode_s": 0.1})
+    bench.write_report(tmp_path, rows, {"device": "cpu", "cpu": "x", "torch_threads": 1, "files": 1,
+                                        "folder": "f", "date": "d"})
+    text = (tmp_path / "summary.md").read_text()
+    assert "| model | jpeg | peer |" in text
+    ours, peer = (next(line for line in text.splitlines() if line.startswith(f"| {m} | ") and "%" in line)
+                  for m in ("ours", "peer"))
+    cells = [c.strip() for c in ours.split("|")[2:4]]
+    assert all(c.startswith("-") and c.endswith("%") for c in cells)  # fewer bits than both
+    assert peer.split("|")[3].strip() == "-"
 
 
 def test_bd_rate_sign_matches_direct_comparison():

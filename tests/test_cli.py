@@ -93,3 +93,13 @@ def test_bad_input_gets_one_line_and_no_output(encoded, case, tmp_path):
     one_line_error(r)
     assert not out.exists() and not (tmp_path / "o.lcf").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_train_refuses_bad_options_in_one_line(tmp_path):
+    run_dir = tmp_path / "run"
+    one_line_error(run("train", "mgm", "-q", "1", "--data", tmp_path, "--no-pca", "--run-dir", run_dir))
+    one_line_error(run("train", "walloc-rgb", "-q", "1", "--data", tmp_path, "--init-from", __file__,
+                       "--run-dir", run_dir))
+    one_line_error(run("train", "walloc-rgb", "-q", "9", "--data", tmp_path, "--run-dir", run_dir))
+    one_line_error(run("train", "no-such-model", "-q", "1", "--data", tmp_path, "--run-dir", run_dir))
+    assert not run_dir.exists()  # refused before anything was written

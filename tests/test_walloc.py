@@ -1,5 +1,4 @@
 """The shipped walloc-rgb codec, end to end on real photo crops."""
-import hashlib
 import json
 import math
 

@@ -1,8 +1,6 @@
 """`lcodec bench` on audio: every learned audio model x quality and every anchor x level, on
 every file, into results.json/.csv, summary.md (averages, speed, BD-rates, equal-bitrate
 comparison per file) and rd.png."""
-import csv
-import json
 import math
 import platform
 import time
@@ -11,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from . import audio_anchors, audio_metrics
-from .run import _at, _fmt, _timed, bd_rate, learned_targets
+from .run import _at, _fmt, _timed, bd_table, learned_targets, write_rows
 
 FIELDS = ["file", "codec", "kind", "quality", "rate", "channels", "seconds", "bytes", "header_bytes", "kbps",
           "snr", "si_sdr", "mel_dist", "encode_s", "decode_s"]
@@ -118,12 +116,7 @@ def matched(rows, model, quality, anchor, metric):
 
 
 def write_report(out, rows, env):
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps({"environment": env, "rows": rows}, indent=1))
-    with open(out / "results.csv", "w", newline="") as f:
-        wr = csv.DictWriter(f, fieldnames=FIELDS)
-        wr.writeheader()
-        wr.writerows(rows)
+    write_rows(out, rows, env, FIELDS)
     cv = curves(rows)
     lines = [f"# lcodec bench (audio): {env['folder']} ({env['files']} files, {env['seconds']} s)\n",
              f"Device {env['device']} ({env['cpu']}), torch threads {env['torch_threads']}, {env['date']}.",
@@ -140,11 +133,8 @@ def write_report(out, rows, env):
     learned = sorted({r["codec"] for r in rows if r["kind"] == "learned"})
     anchor_codecs = sorted({r["codec"] for r in rows if r["kind"] == "anchor"})
     if learned and anchor_codecs:
-        lines += ["\n## BD-rate (SNR vs kbps, PCHIP, mean curves; negative = fewer bits at equal SNR)\n",
-                  "| model | " + " | ".join(anchor_codecs) + " |", "|---" * (len(anchor_codecs) + 1) + "|"]
-        for m in learned:
-            lines.append(f"| {m} | " + " | ".join(f"{_fmt(bd_rate(cv[a], cv[m], 'snr', 'kbps'), 1)} %"
-                                                   for a in anchor_codecs) + " |")
+        lines += ["\n## BD-rate (SNR vs kbps, PCHIP, mean curves; negative = fewer bits at equal SNR)\n"]
+        lines += bd_table(cv, learned, anchor_codecs, "snr", "kbps")
         for metric, name in (("snr", "SNR"), ("mel_dist", "mel distance")):
             lines += [f"\n## {name} at equal bitrate, file by file\n",
                       f"For each file, the model's {name} minus the anchor's {name} interpolated (PCHIP over the",

@@ -15,6 +15,13 @@ FIELDS = ["file", "codec", "kind", "quality", "width", "height", "bytes", "heade
           "psnr", "ms_ssim", "encode_s", "decode_s"]
 
 
+def model_kind(name):
+    """'peer' for a standard learned codec we benchmark against (e.g. the CompressAI
+    hyperprior), 'learned' for our own codecs."""
+    from ..models.registry import model_spec
+    return "peer" if model_spec(name).get("benchmark") else "learned"
+
+
 def learned_targets(models, modality="image"):
     """(model, quality) pairs of installed models of a modality, optionally restricted to `models`."""
     from ..models.registry import list_models
@@ -48,7 +55,7 @@ def run(folder, out_dir, models=(), anchor_names=None, device="auto", limit=None
     files = image_files(folder)[:limit]
     targets = learned_targets(models)
     anchor_names = anchors.available() if anchor_names is None else anchor_names
-    jobs = [("learned", m, q) for m, q in targets]
+    jobs = [(model_kind(m), m, q) for m, q in targets]
     jobs += [("anchor", a, q) for a in anchor_names for q in anchors.QUALITIES[a]]
     dev = str(api._device(device))
     rows, warmed = [], set()
@@ -62,7 +69,7 @@ def run(folder, out_dir, models=(), anchor_names=None, device="auto", limit=None
                 warmed.add((codec, q))
             blob, enc_s = _timed(_encode, kind, codec, q, pixels, dev)
             rec, dec_s = _timed(_decode, kind, blob, dev)
-            header = api.open(blob).container.header_bytes if kind == "learned" else 0
+            header = api.open(blob).container.header_bytes if kind != "anchor" else 0
             row = {"file": path.name, "codec": codec, "kind": kind, "quality": q, "width": w, "height": h,
                    "bytes": len(blob), "header_bytes": header, "bpp": len(blob) * 8 / (w * h),
                    "psnr": metrics.psnr(pixels, rec), "ms_ssim": metrics.ms_ssim(pixels, rec),
@@ -92,14 +99,14 @@ def _mosaic_row(row, blob, dev):
 
 
 def _encode(kind, codec, q, pixels, dev):
-    if kind == "learned":
+    if kind != "anchor":
         from .. import api
         return api.encode(pixels, model=codec, quality=q, device=dev)
     return anchors.encode(codec, pixels, q)
 
 
 def _decode(kind, blob, dev):
-    if kind == "learned":
+    if kind != "anchor":
         from .. import api
         return api.decode(blob, device=dev)
     return anchors.decode(blob)
@@ -172,13 +179,27 @@ def _fmt(v, nd=3):
     return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{nd}f}"
 
 
-def write_report(out, rows, env):
+def write_rows(out, rows, env, fields):
+    """results.json (environment + rows) and results.csv (one row per file x codec x quality)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"environment": env, "rows": rows}, indent=1))
     with open(out / "results.csv", "w", newline="") as f:
-        wr = csv.DictWriter(f, fieldnames=FIELDS)
+        wr = csv.DictWriter(f, fieldnames=fields)
         wr.writeheader()
         wr.writerows(rows)
+
+
+def bd_table(cv, models, references, metric="psnr", rate="bpp"):
+    """Markdown rows: the BD-rate of every model (row) against every reference (column)."""
+    lines = ["| model | " + " | ".join(references) + " |", "|---" * (len(references) + 1) + "|"]
+    for m in models:
+        lines.append(f"| {m} | " + " | ".join("-" if a == m else f"{_fmt(bd_rate(cv[a], cv[m], metric, rate), 1)} %"
+                                              for a in references) + " |")
+    return lines
+
+
+def write_report(out, rows, env):
+    write_rows(out, rows, env, FIELDS)
     cv = curves(rows)
     lines = [f"# lcodec bench: {env['folder']} ({env['files']} files)\n",
              f"Device {env['device']} ({env['cpu']}), torch threads {env['torch_threads']}, {env['date']}.",
@@ -194,13 +215,14 @@ def write_report(out, rows, env):
         for p in pts:
             lines.append(f"| {codec} | {p['quality']} | {p['bpp']:.4f} | {p['psnr']:.2f} | {_fmt(p['ms_ssim'], 4)} "
                          f"| {p['header_bytes']:.0f} | {_fmt(p['encode_mps'], 2)} | {_fmt(p['decode_mps'], 2)} |")
-    learned = sorted({r["codec"] for r in rows if r["kind"] == "learned"})
-    anchor_codecs = sorted({r["codec"] for r in rows if r["kind"] == "anchor"})
+    peers = sorted({r["codec"] for r in rows if r["kind"] == "peer"})
+    learned = sorted({r["codec"] for r in rows if r["kind"] == "learned"}) + peers
+    anchor_codecs = sorted({r["codec"] for r in rows if r["kind"] == "anchor"}) + peers
     if learned and anchor_codecs:
         lines += ["\n## BD-rate (PSNR, PCHIP; negative = fewer bits than the anchor at equal quality)\n",
-                  "| model | " + " | ".join(anchor_codecs) + " |", "|---" * (len(anchor_codecs) + 1) + "|"]
-        for m in learned:
-            lines.append(f"| {m} | " + " | ".join(f"{_fmt(bd_rate(cv[a], cv[m]), 1)} %" for a in anchor_codecs) + " |")
+                  "Columns are the classical anchors and the learned peers (" + (", ".join(peers) or "none") +
+                  ", trained here with the same command and budget as our models).\n"]
+        lines += bd_table(cv, learned, anchor_codecs)
         lines.append("\nn/a: a model with fewer than two quality levels has no curve to integrate.")
         lines += ["\n## Each learned point against the anchors at the same bpp\n",
                   "PSNR of the learned codec minus the anchor's PSNR interpolated (PCHIP) at the same mean bpp;",
@@ -209,9 +231,9 @@ def write_report(out, rows, env):
                   "|---" * (len(anchor_codecs) + 3) + "|"]
         for m in learned:
             for p in cv[m]:
-                diffs = [p["psnr"] - _at(cv[a], p["bpp"]) for a in anchor_codecs]
+                diffs = [None if a == m else p["psnr"] - _at(cv[a], p["bpp"]) for a in anchor_codecs]
                 lines.append(f"| {m} | {p['quality']} | {p['bpp']:.4f} | " +
-                             " | ".join(f"{_fmt(d, 2)} dB" for d in diffs) + " |")
+                             " | ".join("-" if d is None else f"{_fmt(d, 2)} dB" for d in diffs) + " |")
     mosaic = [c for c in cv if c.endswith("+webp-mosaic")]
     if mosaic:
         lines += ["\n## Entropy coding vs the paper's WebP mosaics (same latents)\n",
@@ -225,7 +247,7 @@ def write_report(out, rows, env):
     plot(cv, {r["codec"]: r["kind"] for r in rows}, out / "rd.png", env)
 
 
-STYLE = {"learned": "-o", "anchor": "-s", "baseline": "--"}
+STYLE = {"learned": "-o", "peer": "-^", "anchor": "-s", "baseline": "--"}
 
 
 def plot(cv, kinds, path, env):

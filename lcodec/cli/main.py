@@ -3,6 +3,7 @@ models answer at once. Every LcodecError becomes one line on stderr and exit sta
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import click
@@ -10,6 +11,10 @@ import click
 from ..errors import LcodecError
 from .bench_cmd import bench_cmd
 from .train_cmd import train_cmd
+
+# compressai (the GDN layers, the hyperprior peer) uses torch.jit.script, which torch 2.14
+# deprecates: the warning is about their code, not the user's command
+warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
 
 
 class Group(click.Group):
@@ -154,7 +159,8 @@ def models(as_json):
         click.echo(json.dumps(ms, indent=1))
         return
     for m in ms:
-        click.echo(f"{m['name']}  ({m['modality']}, version {m['version']}): {m['description']}")
+        role = ", benchmark peer" if m["benchmark"] else ""
+        click.echo(f"{m['name']}  ({m['modality']}{role}, version {m['version']}): {m['description']}")
         for q, lv in m["levels"].items():
             val = lv.get("val") or {}
             if "kbps" in val:

@@ -16,9 +16,11 @@ import click
 @click.option("--batch", type=int, default=8, show_default=True)
 @click.option("--crop", type=int, default=None,
               help="Crop side (images, default 128) or length in samples (audio, default 16384); larger late in the run.")
-@click.option("--lr", type=float, default=5e-4, show_default=True, help="Peak learning rate.")
+@click.option("--lr", type=float, default=None, help="Peak learning rate [default: 5e-4 WaLLoC, 3e-4 others].")
 @click.option("--no-pca", is_flag=True, help="Random init instead of the PCA initialisation.")
 @click.option("--init", "init_shipped", is_flag=True, help="Fine-tune from the installed weights of MODEL -q N.")
+@click.option("--init-from", "init_from", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="mgm: start from these weights (e.g. a sibling quality's .pt: transforms carry over).")
 @click.option("--threads", type=int, default=None, help="torch threads (default: all cores).")
 @click.option("--lmbda", type=float, default=None,
               help="Rate weight (bits per sample or pixel) instead of the quality's own (experiments).")
@@ -28,25 +30,34 @@ import click
 @click.option("--export", "export_version", type=int, default=None,
               help="After training, export fp16 weights + frozen tables as this model version.")
 def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_dir, batch, crop, lr,
-              no_pca, init_shipped, threads, lmbda, step_scale, freeze_encoder, export_version):
+              no_pca, init_shipped, init_from, threads, lmbda, step_scale, freeze_encoder, export_version):
     """Train MODEL at quality -q on a folder of data, for --minutes of wall time."""
     import sys
     import torch
-    from ..models.registry import model_spec
+    from ..models.registry import model_spec, quality_spec
     from .devices import pick_device
     if threads:
         torch.set_num_threads(threads)
     spec = model_spec(model)
+    quality_spec(model, quality)
     dev = pick_device(device)
     run_dir = run_dir or f"runs/{model}-q{quality}"
-    if spec["family"] != "walloc":
-        raise click.ClickException(f"training for {model} is not available in this version")
+    from ..errors import InputError
+    from ..train import trainer
+    module = trainer(model)
+    if spec["family"] == "walloc":
+        extra = {"pca": not no_pca, "step_scale": step_scale, "freeze_encoder": freeze_encoder}
+    elif no_pca or step_scale != 1.0 or freeze_encoder:
+        raise InputError("--no-pca, --step-scale and --freeze-encoder are WaLLoC options")
+    else:
+        extra = {}
+    if init_from and (init_shipped or spec["family"] != "mgm"):
+        raise InputError("--init-from is for mgm, without --init")
     from pathlib import Path
-    from ..train import walloc_train
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     with open(Path(run_dir) / "commands.txt", "a") as f:  # the ledger records every invocation
         f.write(" ".join(["lcodec"] + sys.argv[1:]) + "\n")
-    init = None
+    init = init_from
     if init_shipped:
         from ..models import registry
         init = registry.verified_path(registry.weights_entry(model, quality), "weights_file")
@@ -54,12 +65,11 @@ def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_di
     ckpt = Path(run_dir) / "last.pt"
     if resume and minutes == 0 and ckpt.exists():  # an export-only call: record the training's threads
         record_threads = torch.load(ckpt, map_location="cpu", weights_only=True).get("threads", record_threads)
-    rec, state = walloc_train.run(model, quality, data_dir, val_dir, minutes, resume, dev, run_dir,
-                                  batch=batch, crop=crop, lr=lr, pca=not no_pca, init_from=init, lmbda=lmbda,
-                                  step_scale=step_scale, freeze_encoder=freeze_encoder)
+    rec, state = module.run(model, quality, data_dir, val_dir, minutes, resume, dev, run_dir, batch=batch,
+                            crop=crop, init_from=init, lmbda=lmbda, **({"lr": lr} if lr else {}), **extra)
     if export_version is not None:
         from ..train import export
-        export.export_walloc(model, quality, run_dir, data_dir, val_dir, export_version,
-                             commands=(Path(run_dir) / "commands.txt").read_text().splitlines(),
-                             device=f"{dev}, {record_threads} torch threads", steps=state.step,
-                             minutes=state.elapsed / 60, batch=batch, crop=crop or spec.get("train_crop", 128))
+        export.export_run(model, quality, run_dir, data_dir, val_dir, export_version,
+                          commands=(Path(run_dir) / "commands.txt").read_text().splitlines(),
+                          device=f"{dev}, {record_threads} torch threads", steps=state.step,
+                          minutes=state.elapsed / 60, batch=batch, crop=crop or spec.get("train_crop", 128))

@@ -70,9 +70,11 @@ def table_id(family, scale_index):
 
 
 def scale_index(scales):
-    """Nearest-above index into SCALES (float64 on the CPU: the deterministic reference path)."""
+    """Nearest-above index into the shipped (hashed) scale table, not into SCALES recomputed
+    here, whose last bits could depend on the machine's exp; float64 on the CPU."""
+    table = load().extra["scales"]
     s = np.asarray(scales, dtype=np.float64)
-    return np.clip(np.searchsorted(SCALES, s), 0, len(SCALES) - 1)
+    return np.clip(np.searchsorted(table, s), 0, len(table) - 1)
 
 
 if __name__ == "__main__":

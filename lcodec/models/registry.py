@@ -43,6 +43,36 @@ MODELS = {
         "overlap": 1024,        # ...plus this many shared with the next one, cross-faded on decode
         "train_crop": 16384,
     },
+    "mgm": {
+        "modality": "image",
+        "family": "mgm",
+        "description": "MGM: Gaussian-mixture prior, multi-codebook VQ at 1/16 and 1/32, rate-trained, parallel decode",
+        # m1/k1: codebooks/codewords of the fine level (1/16), m2/k2: the coarse level (1/32);
+        # the fixed-length bound is (m1*log2 k1)/256 + (m2*log2 k2)/1024 bpp
+        "qualities": {
+            1: {"m1": 2, "k1": 256, "m2": 4, "k2": 256, "lmbda": 0.0035, "note": "bound 0.094 bpp"},
+            2: {"m1": 8, "k1": 256, "m2": 4, "k2": 256, "lmbda": 0.0067, "note": "bound 0.281 bpp"},
+            3: {"m1": 16, "k1": 256, "m2": 8, "k2": 256, "lmbda": 0.0130, "note": "bound 0.563 bpp"},
+        },
+        "arch": {"N": 96, "C": 128},
+        "tile": 1024,
+    },
+    "bmshj2018-hyperprior": {
+        "modality": "image",
+        "family": "hyperprior",
+        "benchmark": True,      # a standard learned peer for `lcodec bench`, not one of our codecs
+        "description": "Peer: CompressAI's bmshj2018 scale hyperprior (GDN, N=128, M=192), coded by lcodec",
+        # lambdas of CompressAI's MSE zoo qualities 1, 3 and 5, the highest that it runs at
+        # N=128, M=192 (its qualities 6-8 use N=192, M=320: over 16 MiB of fp16 weights);
+        # loss = lmbda * 255^2 * MSE + bpp
+        "qualities": {
+            1: {"lmbda": 0.0018, "note": "zoo quality 1"},
+            2: {"lmbda": 0.0067, "note": "zoo quality 3"},
+            3: {"lmbda": 0.0250, "note": "zoo quality 5"},
+        },
+        "arch": {"N": 128, "M": 192},
+        "tile": 1024,
+    },
 }
 
 
@@ -61,10 +91,10 @@ def quality_spec(name, quality):
 
 
 def model_arch(name, quality):
-    """Constructor arguments of WaLLoC for (name, quality): the model's arch, the quality's
-    latent width, and any arch field the quality overrides (e.g. bits)."""
+    """Constructor arguments of the model for (name, quality): the model's arch, plus the
+    fields a quality sets for itself (WaLLoC's latent width and bits, MGM's codebooks)."""
     spec, q = model_spec(name), quality_spec(name, quality)
-    return {**spec["arch"], "latent": q["latent"], **{k: q[k] for k in ("bits",) if k in q}}
+    return {**spec["arch"], **{k: q[k] for k in ("latent", "bits", "m1", "k1", "m2", "k2") if k in q}}
 
 
 def load_index():
@@ -116,6 +146,7 @@ def list_models():
         versions = sorted({v["version"] for v in per_q.values() if "version" in v})
         out.append({
             "name": name, "modality": spec["modality"], "family": spec["family"],
+            "benchmark": bool(spec.get("benchmark")),
             "description": spec["description"], "qualities": qualities,
             "version": versions[-1] if versions else None,
             "sha256": {q: v.get("weights_sha256") for q, v in per_q.items()},

@@ -6,13 +6,8 @@ from ..codec.context import LatentCoder
 from ..codec.tables import TableSet
 from ..errors import FormatError
 from .registry import model_arch, model_spec, verified_path, weights_entry
+from .state import load_state
 from .walloc import WaLLoC
-
-
-def load_state(path):
-    """fp16 shipped weights (weights_only load: no pickle) -> float32 state dict."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return {k: v.float() for k, v in state.items()}
 
 
 def tile_symbols(model, thresholds, pixels, device="cpu"):

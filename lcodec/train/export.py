@@ -15,19 +15,24 @@ from ..codec import context
 from ..codec.tiling import tile_grid
 from ..models import registry
 from ..models.registry import WEIGHTS_DIR, sha256_file
+from ..models.state import to_fp16
 from ..models.walloc_image import tile_symbols
 from . import data
 from .ledger import LEDGER
 from .walloc_train import build
 
 
-def fp16_model(name, quality, run_dir):
-    """The run's last checkpoint rounded to fp16 (what ships), as a float32 model + the fp16 state."""
-    model = build(name, quality)
+def load_checkpoint(model, run_dir):
+    """The codec's weights from a run's last checkpoint (without the optimizer or the rate model)."""
     state = torch.load(f"{run_dir}/last.pt", map_location="cpu", weights_only=True)["model"]
     model.load_state_dict({k[len("codec."):]: v for k, v in state.items() if k.startswith("codec.")})
-    half = {k: v.detach().cpu().half().contiguous() for k, v in model.state_dict().items()}
-    model.load_state_dict({k: v.float() for k, v in half.items()})
+    return model
+
+
+def fp16_model(name, quality, run_dir):
+    """The run's last checkpoint rounded to fp16 (what ships), as a float32 model + the fp16 state."""
+    model = load_checkpoint(build(name, quality), run_dir)
+    half = to_fp16(model)
     return model.eval(), half
 
 
@@ -121,10 +126,44 @@ def install(name, quality, version, weights_path, tables_path, record, val_dir):
     return record
 
 
-def export_walloc(name, quality, run_dir, data_dir, val_dir, version, commands, device, steps, minutes,
-                  batch, crop):
+def hyperprior_fp16(name, quality, run_dir):
+    """The hyperprior peer's last checkpoint rounded to fp16, and its frozen z tables."""
+    from ..models import hyperprior
+    model = load_checkpoint(hyperprior.build(name, quality), run_dir)
+    half = to_fp16(model)
+    return half, hyperprior.fit_z_tables(model.eval())
+
+
+def mgm_fp16(name, quality, run_dir, data_dir):
+    """MGM's last checkpoint rounded to fp16, and its static index tables fitted on the
+    training images through exactly the encoder's tiling and argmin path."""
+    from ..models import mgm
+    model = load_checkpoint(mgm.build(name, quality), run_dir)
+    half = to_fp16(model)
+    model.eval()
+    tile = registry.model_spec(name)["tile"]
+    maps = []
+    for img in data.load_images(data_dir):
+        arr = img.permute(1, 2, 0).numpy()
+        maps += [mgm.tile_indices(model, arr[y:y + th, x:x + tw]) for y, x, th, tw in tile_grid(*arr.shape[:2], tile)]
+    return half, mgm.fit_tables(maps, model)
+
+
+def shipped_state(name, quality, run_dir, data_dir):
+    """(fp16 state dict, frozen tables) of a run's last checkpoint, for any model family."""
+    family = registry.model_spec(name)["family"]
+    if family == "hyperprior":
+        return hyperprior_fp16(name, quality, run_dir)
+    if family == "mgm":
+        return mgm_fp16(name, quality, run_dir, data_dir)
     model, half = fp16_model(name, quality, run_dir)
-    tables = fit_tables(model, name, data_dir)
+    return half, fit_tables(model, name, data_dir)
+
+
+def export_run(name, quality, run_dir, data_dir, val_dir, version, commands, device, steps, minutes,
+               batch, crop):
+    """Ship a finished run of any trainable model as `version` of (name, quality)."""
+    half, tables = shipped_state(name, quality, run_dir, data_dir)
     stem = f"{name}-q{quality}-v{version}"
     wpath, tpath = save_files(half, tables, str(WEIGHTS_DIR), stem)
     record = {"data": str(data_dir), "val_data": str(val_dir), "steps": steps, "batch": batch, "crop": crop,

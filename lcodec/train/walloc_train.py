@@ -90,7 +90,7 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
     model = build(name, quality)
     sampler, val = _data(spec, data_dir, val_dir, model.stride(), seed)
     if init_from:
-        from ..models.walloc_image import load_state
+        from ..models.state import load_state
         model.load_state_dict(load_state(init_from))
     elif pca:
         pca_init(model, sampler, qspec["step"], crop=crop)

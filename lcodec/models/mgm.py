@@ -1,0 +1,265 @@
+"""MGM: a multivariate Gaussian mixture prior with multi-codebook vector quantization, after
+McQuic (Zhu et al., CVPR 2022), with a real rate term.
+
+    x --g_a--> f0 (C x H/8) --down1--> f1 (1/16) --down2--> f2 (1/32)
+    coarse level:  i2 = argmin_c ||f2 - c||   (m2 codebooks of k2 codewords, C/m2-dim sub-vectors)
+    fine level:    p1 = up2(q2);  i1 = argmin_c ||(f1 - p1) - c||   (the residual is coded)
+    synthesis:     f1_hat = p1 + q1 --up1--> 1/8 --g_s--> x_hat   (coarse to fine, no context model)
+
+The codewords are the means of the mixture; its weights are learned per codebook, and the
+rate term of the loss is the code length of the chosen indices under them, so training trades
+bits for distortion instead of leaving the rate fixed by (m, k, stride) as the paper does.
+Training samples codes by straight-through Gumbel-softmax over logits -||v - c||^2 * T (T a
+learned temperature per codebook); inference takes the argmin. Codewords left unused are
+re-seeded from the batch. Indices are coded under static integer tables (one per level and
+codebook) fitted on the training set at export: integers only, so any device decodes a file
+bit-exactly. Attention blocks are left out: on two CPU cores their cost buys less than width.
+"""
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..codec.coder import Decoder, Encoder
+from ..codec.tables import TableSet
+from ..errors import FormatError
+from .registry import model_arch, model_spec, verified_path, weights_entry
+from .state import load_state
+
+STRIDE = 32  # the coarse level's resolution
+
+
+def _conv(cin, cout, k=5, s=2):
+    return nn.Conv2d(cin, cout, k, stride=s, padding=k // 2)
+
+
+def _deconv(cin, cout, k=5, s=2):
+    return nn.ConvTranspose2d(cin, cout, k, stride=s, padding=k // 2, output_padding=s - 1)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(c, c, 3, padding=1))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class Quantizer(nn.Module):
+    """m codebooks of k codewords over C/m-dimensional sub-vectors of a C-channel map."""
+
+    def __init__(self, channels, m, k):
+        super().__init__()
+        if channels % m:
+            raise ValueError("channels must divide into m sub-vectors")
+        self.m, self.k, self.d = m, k, channels // m
+        self.codebooks = nn.Parameter(torch.randn(m, k, self.d) * 0.1)
+        self.log_temp = nn.Parameter(torch.zeros(m))          # logits = -||v - c||^2 * exp(log_temp)
+        self.prior_logits = nn.Parameter(torch.zeros(m, k))   # the mixture weights: the rate model
+        self.register_buffer("usage", torch.full((m, k), 1.0 / k))  # EMA of code use (re-seeding)
+
+    def split(self, x):
+        b, c, h, w = x.shape
+        return x.permute(0, 2, 3, 1).reshape(b, h, w, self.m, self.d)
+
+    def merge(self, v):
+        b, h, w, m, d = v.shape
+        return v.reshape(b, h, w, m * d).permute(0, 3, 1, 2)
+
+    def distances(self, v):
+        """Squared distances B x H x W x m x k of every sub-vector to its codebook's codewords."""
+        cb = self.codebooks
+        return ((v * v).sum(-1, keepdim=True) - 2 * torch.einsum("bhwmd,mkd->bhwmk", v, cb)
+                + (cb * cb).sum(-1))
+
+    def indices(self, x):
+        """B x m x H x W int64 codeword indices (argmin: the inference path)."""
+        return self.distances(self.split(x)).argmin(-1).permute(0, 3, 1, 2)
+
+    def lookup(self, idx):
+        """B x m x H x W indices -> B x C x H x W code vectors."""
+        v = torch.stack([self.codebooks[j][idx[:, j]] for j in range(self.m)], dim=3)  # B H W m d
+        return self.merge(v)
+
+    def neg_log2_prior(self):
+        return -torch.log_softmax(self.prior_logits, dim=-1) / math.log(2.0)
+
+    def forward(self, x):
+        """Training: straight-through Gumbel-softmax codes. Returns (code vectors, bits, one-hot
+        argmin codes) with bits the code length of the sampled indices under the prior; the
+        argmin codes (what inference would pick) are what codebook usage is tracked on."""
+        v = self.split(x)
+        logits = -self.distances(v) * self.log_temp.exp()[:, None]
+        g = -torch.log(torch.empty_like(logits).exponential_().clamp_min(1e-12))  # Gumbel(0, 1)
+        soft = torch.softmax(logits + g, dim=-1)
+        hard = torch.nn.functional.one_hot(soft.argmax(-1), self.k).to(soft.dtype)
+        st = hard + soft - soft.detach()
+        q = torch.einsum("bhwmk,mkd->bhwmd", st, self.codebooks)
+        bits = (st * self.neg_log2_prior()).sum()
+        nearest = torch.nn.functional.one_hot(logits.detach().argmax(-1), self.k).to(soft.dtype)
+        return self.merge(q), bits, nearest
+
+    @torch.no_grad()
+    def track_and_reseed(self, x, hard, decay=0.99, floor=0.02):
+        """Update the usage EMA; codewords used less than floor/k re-start at batch sub-vectors."""
+        use = hard.reshape(-1, self.m, self.k).mean(0)
+        self.usage.mul_(decay).add_((1 - decay) * use)
+        dead = self.usage < floor / self.k
+        if dead.any():
+            v = self.split(x.detach()).reshape(-1, self.m, self.d)
+            for j in torch.nonzero(dead.any(1)).flatten().tolist():
+                rows = torch.nonzero(dead[j]).flatten()
+                pick = torch.randint(len(v), (len(rows),), device=v.device)
+                self.codebooks[j, rows] = v[pick, j] + 0.01 * torch.randn_like(v[pick, j])
+                self.prior_logits[j, rows] = self.prior_logits[j].mean()
+                self.usage[j, rows] = 1.0 / self.k
+        return int(dead.sum())
+
+    @torch.no_grad()
+    def init_from(self, x):
+        """Codewords = random sub-vectors of real latents (a start inside the data)."""
+        v = self.split(x.detach()).reshape(-1, self.m, self.d)
+        pick = torch.randint(len(v), (self.k,), device=v.device)
+        spread = v.std(0, keepdim=True).permute(1, 0, 2)                      # m x 1 x d
+        self.codebooks.copy_(v[pick].permute(1, 0, 2) + 0.05 * spread * torch.randn_like(self.codebooks))
+        # a temperature that makes the nearest codeword likely from the start (logit gaps ~10)
+        d = self.distances(self.split(x.detach())).reshape(-1, self.m, self.k)
+        self.log_temp.copy_(torch.log(10.0 / d.median(-1).values.median(0).values.clamp_min(1e-12)))
+
+
+class MGM(nn.Module):
+    def __init__(self, N=96, C=128, m1=4, k1=256, m2=4, k2=256):
+        super().__init__()
+        from compressai.layers import GDN
+        self.C = C
+        self.g_a = nn.Sequential(_conv(3, N), GDN(N), _conv(N, N), GDN(N), _conv(N, C), ResBlock(C))
+        self.down1 = _conv(C, C, 3)
+        self.down2 = nn.Sequential(nn.LeakyReLU(0.2), _conv(C, C, 3))
+        self.up2 = nn.Sequential(_deconv(C, C, 3), nn.LeakyReLU(0.2), nn.Conv2d(C, C, 3, padding=1))
+        self.up1 = nn.Sequential(ResBlock(C), _deconv(C, C, 3))
+        self.g_s = nn.Sequential(ResBlock(C), _deconv(C, N), GDN(N, inverse=True), _deconv(N, N),
+                                 GDN(N, inverse=True), _deconv(N, 3))
+        self.fine, self.coarse = Quantizer(C, m1, k1), Quantizer(C, m2, k2)
+
+    def features(self, x):
+        f1 = self.down1(self.g_a(x))
+        return f1, self.down2(f1)
+
+    def forward(self, x):
+        """Training pass: (x_hat, bits, {level: (quantizer input, code vectors, argmin one-hots)})."""
+        f1, f2 = self.features(x)
+        q2, b2, h2 = self.coarse(f2)
+        p1 = self.up2(q2)
+        r1 = f1 - p1
+        q1, b1, h1 = self.fine(r1)
+        return self.g_s(self.up1(p1 + q1)), b1 + b2, {"fine": (r1, q1, h1), "coarse": (f2, q2, h2)}
+
+    @torch.no_grad()
+    def encode_indices(self, x):
+        """The inference path: (fine indices B x m1 x H/16 x W/16, coarse B x m2 x H/32 x W/32)."""
+        f1, f2 = self.features(x)
+        i2 = self.coarse.indices(f2)
+        i1 = self.fine.indices(f1 - self.up2(self.coarse.lookup(i2)))
+        return i1, i2
+
+    def code_vectors(self, i1, i2):
+        """(fine residual code vectors, coarse code vectors): no network runs."""
+        return self.fine.lookup(i1), self.coarse.lookup(i2)
+
+    @torch.no_grad()
+    def decode_indices(self, i1, i2):
+        q1, q2 = self.code_vectors(i1, i2)
+        return self.g_s(self.up1(self.up2(q2) + q1))
+
+
+def build(name, quality):
+    return MGM(**model_arch(name, quality))
+
+
+def fit_tables(index_maps, model):
+    """Static tables, one per (level, codebook): coarse codebooks first, then fine; each the
+    frequencies of its indices over the training tiles (+0.5 so every codeword stays codable)."""
+    counts = [np.full(model.coarse.k, 0.5) for _ in range(model.coarse.m)]
+    counts += [np.full(model.fine.k, 0.5) for _ in range(model.fine.m)]
+    for i1, i2 in index_maps:
+        for j in range(model.coarse.m):
+            counts[j] += np.bincount(i2[j].ravel(), minlength=model.coarse.k)
+        for j in range(model.fine.m):
+            counts[model.coarse.m + j] += np.bincount(i1[j].ravel(), minlength=model.fine.k)
+    pmfs = [np.append(c / c.sum(), 1e-9) for c in counts]  # the escape entry is never used
+    return TableSet.from_pmfs(pmfs, [0] * len(pmfs))
+
+
+def tile_indices(model, pixels, device="cpu"):
+    """H x W x 3 uint8 tile -> (fine m1 x h x w, coarse m2 x h' x w') numpy indices, the tile
+    edge-padded to a multiple of 32."""
+    h, w, _ = pixels.shape
+    padded = np.pad(pixels, ((0, -h % STRIDE), (0, -w % STRIDE), (0, 0)), mode="edge")
+    x = torch.from_numpy(padded).permute(2, 0, 1)[None].to(device).float() / 255.0
+    i1, i2 = model.encode_indices(x)
+    return i1[0].cpu().numpy(), i2[0].cpu().numpy()
+
+
+class MgmCodec:
+    def __init__(self, model, tables, device, tile, entry=None):
+        self.entry, self.device, self.tile = entry, device, tile
+        self.model = model.eval().to(device)
+        self.tables = tables
+        self.m1, self.m2 = model.fine.m, model.coarse.m
+        if len(tables) != self.m1 + self.m2:
+            raise FormatError("MGM tables do not match the model's codebooks")
+        self.stride = 16
+
+    @classmethod
+    def load(cls, name, quality, device):
+        entry = weights_entry(name, quality)
+        model = build(name, quality)
+        model.load_state_dict(load_state(verified_path(entry, "weights_file")))
+        tables = TableSet.from_bytes(verified_path(entry, "tables_file").read_bytes())
+        return cls(model, tables, device, model_spec(name)["tile"], entry)
+
+    def _shapes(self, h, w):
+        h2, w2 = -(-h // STRIDE), -(-w // STRIDE)
+        return (self.m1, 2 * h2, 2 * w2), (self.m2, h2, w2)
+
+    def _ids(self, s1, s2):
+        coarse = np.broadcast_to(np.arange(self.m2)[:, None, None], s2)
+        fine = np.broadcast_to(self.m2 + np.arange(self.m1)[:, None, None], s1)
+        return fine, coarse
+
+    def encode_tile(self, pixels):
+        i1, i2 = tile_indices(self.model, pixels, self.device)
+        fine, coarse = self._ids(i1.shape, i2.shape)
+        enc = Encoder()
+        enc.encode_indexed(i2, self.tables, coarse)
+        enc.encode_indexed(i1, self.tables, fine)
+        return enc.finish()
+
+    def decode_symbols(self, payload, h, w):
+        s1, s2 = self._shapes(h, w)
+        fine, coarse = self._ids(s1, s2)
+        dec = Decoder(payload)
+        i2 = dec.decode_indexed(self.tables, coarse).reshape(s2)
+        i1 = dec.decode_indexed(self.tables, fine).reshape(s1)
+        if i1.min(initial=0) < 0 or i1.max(initial=0) >= self.model.fine.k or \
+                i2.min(initial=0) < 0 or i2.max(initial=0) >= self.model.coarse.k:
+            raise FormatError("decoded codeword index out of range (corrupt tile)")
+        return i1, i2
+
+    def _tensors(self, i1, i2):
+        return (torch.from_numpy(i1)[None].to(self.device), torch.from_numpy(i2)[None].to(self.device))
+
+    def latents(self, payload, h, w):
+        """The dequantized code vectors at 1/16 (2C x ceil(h/16) x ceil(w/16)): the fine level's
+        residual codewords, then the coarse level's codewords repeated 2x2. No network runs."""
+        with torch.no_grad():
+            q1, q2 = self.model.code_vectors(*self._tensors(*self.decode_symbols(payload, h, w)))
+        z = torch.cat([q1, q2.repeat_interleave(2, -2).repeat_interleave(2, -1)], dim=1)[0]
+        return z[:, :-(-h // 16), :-(-w // 16)].float().cpu()
+
+    def decode_tile(self, payload, h, w):
+        x = self.model.decode_indices(*self._tensors(*self.decode_symbols(payload, h, w)))
+        x = torch.round(x[0].clamp(0, 1) * 255.0).to(torch.uint8)
+        return x.permute(1, 2, 0).cpu().numpy()[:h, :w]

@@ -1,0 +1,32 @@
+"""Shipped weights on disk: fp16 state dicts, loaded without pickle."""
+import torch
+
+
+def to_fp16(model):
+    """Round a model's learned weights (its parameters) to fp16, which is what ships, and load
+    them back: returns the state, and the model then computes exactly what the shipped weights
+    will. Buffers keep their precision: they are small, and some are constants that fp16 would
+    flush to zero (CompressAI's likelihood bound 1e-9, GDN's pedestal)."""
+    params = {k for k, _ in model.named_parameters()}
+    half = {k: (v.detach().cpu().half() if k in params else v.detach().cpu()).contiguous()
+            for k, v in model.state_dict().items()}
+    model.load_state_dict(to_float(half))
+    return half
+
+
+def to_float(state):
+    return {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def load_state(path):
+    """fp16 shipped weights (weights_only load: no pickle) -> float32 state dict."""
+    return to_float(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def load_matching(model, state):
+    """Load the tensors of `state` whose names and shapes match the model's (a sibling model's
+    weights as a start); returns the names loaded."""
+    own = model.state_dict()
+    keep = {k: v for k, v in to_float(state).items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(keep, strict=False)
+    return set(keep)

@@ -1,0 +1,136 @@
+"""MGM's quantizers, coding path and training loop, on a small untrained model (independent of
+the shipped weights)."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lcodec.errors import FormatError
+from lcodec.models import mgm
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return mgm.MGM(N=16, C=32, m1=4, k1=16, m2=2, k2=8).eval()
+
+
+@pytest.fixture(scope="module")
+def codec(model, photo):
+    maps = [mgm.tile_indices(model, photo[:128, :160])]
+    return mgm.MgmCodec(model, mgm.fit_tables(maps, model), torch.device("cpu"), 1024)
+
+
+def test_quantizer_picks_the_nearest_codeword_and_looks_it_up():
+    torch.manual_seed(1)
+    q = mgm.Quantizer(channels=6, m=3, k=5)
+    x = torch.randn(2, 6, 4, 3)
+    idx = q.indices(x)
+    assert idx.shape == (2, 3, 4, 3)
+    v = q.split(x)
+    brute = torch.stack([((v[..., j, None, :] - q.codebooks[j]) ** 2).sum(-1).argmin(-1) for j in range(3)], 1)
+    assert torch.equal(idx, brute)
+    vec = q.lookup(idx)
+    assert vec.shape == x.shape
+    assert torch.equal(q.split(vec)[0, 1, 2, 0], q.codebooks[0, idx[0, 0, 1, 2]])
+
+
+def test_training_codes_are_one_hot_forward_and_carry_gradients():
+    torch.manual_seed(2)
+    q = mgm.Quantizer(channels=4, m=2, k=8)
+    x = torch.randn(1, 4, 3, 3, requires_grad=True)
+    with torch.no_grad():
+        q.log_temp.fill_(20.0)  # so sharp that the Gumbel sample is the argmin
+        vec, bits, hard = q(x)
+        assert torch.all(hard.sum(-1) == 1)
+        assert torch.isclose(bits, (hard * q.neg_log2_prior()).sum(), rtol=1e-5)
+        assert torch.allclose(vec, q.lookup(q.indices(x)))
+        q.log_temp.fill_(0.0)
+    vec, bits, _ = q(x)
+    (vec.sum() + bits).backward()
+    assert x.grad.abs().sum() > 0 and q.codebooks.grad.abs().sum() > 0 and q.prior_logits.grad.abs().sum() > 0
+
+
+def test_dead_codewords_are_reseeded_from_the_batch():
+    torch.manual_seed(3)
+    q = mgm.Quantizer(channels=4, m=2, k=8)
+    q.usage.zero_()
+    q.usage[:, 0] = 1.0
+    x = torch.randn(1, 4, 5, 5) + 100.0  # far from every codeword
+    assert q.track_and_reseed(x, torch.zeros(1, 5, 5, 2, 8)) == 2 * 7
+    assert q.codebooks[:, 1:].mean() > 50 and q.codebooks[:, 0].abs().max() < 10
+
+
+def test_indices_round_trip_exactly_through_the_coder(codec, model, crop):
+    blob = codec.encode_tile(crop)
+    h, w, _ = crop.shape
+    i1, i2 = codec.decode_symbols(blob, h, w)
+    r1, r2 = mgm.tile_indices(model, crop)
+    np.testing.assert_array_equal(i1, r1)
+    np.testing.assert_array_equal(i2, r2)
+    out = codec.decode_tile(blob, h, w)
+    assert out.shape == crop.shape and out.dtype == np.uint8
+    # the coded size is the indices' code length under the frozen tables (plus the coder's
+    # flush), and below the fixed-length bound of log2(k) bits per index
+    fine, coarse = codec._ids(i1.shape, i2.shape)
+    ideal = sum(-np.log2(codec.tables.frequencies(t)[i] / 2 ** 16).sum()
+                for idx, ids in ((i1, fine), (i2, coarse)) for i, t in zip(idx.ravel(), ids.ravel())) / 8
+    assert ideal - 1 <= len(blob) <= ideal + 8
+    assert len(blob) <= (i1.size * np.log2(16) + i2.size * np.log2(8)) / 8 + 8
+
+
+def test_latents_are_code_vectors_without_the_synthesis_network(codec, crop, monkeypatch):
+    blob = codec.encode_tile(crop)
+    h, w, _ = crop.shape
+
+    def boom(*a, **k):
+        raise AssertionError("synthesis ran")
+    for part in ("g_s", "up1", "up2"):
+        monkeypatch.setattr(getattr(codec.model, part), "forward", boom)
+    z = codec.latents(blob, h, w)
+    assert z.shape == (64, -(-h // 16), -(-w // 16))
+
+
+def test_damaged_payloads_give_format_errors_or_images(codec, crop):
+    blob = codec.encode_tile(crop)
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        b = bytearray(blob)
+        b[int(rng.integers(len(b)))] ^= 1 << int(rng.integers(8))
+        try:
+            assert codec.decode_tile(bytes(b), *crop.shape[:2]).shape == crop.shape
+        except FormatError:
+            pass
+
+
+def test_tables_follow_the_index_frequencies(model):
+    i1 = np.zeros((4, 2, 2), dtype=np.int64)
+    i2 = np.full((2, 1, 1), 3, dtype=np.int64)
+    t = mgm.fit_tables([(i1, i2)] * 50, model)
+    assert len(t) == 2 + 4
+    f = t.frequencies(0)
+    assert f.argmax() == 3 and f.min() >= 1 and len(f) == 8 + 1
+    assert t.frequencies(2).argmax() == 0
+
+
+def test_train_a_few_steps_then_export(tmp_path, photo):
+    from lcodec.train import export, mgm_train
+    for i in range(2):
+        Image.fromarray(photo[i * 100:i * 100 + 160, :200]).save(tmp_path / f"img{i}.png")
+    torch.set_num_threads(1)
+    rec, state = mgm_train.run("mgm", 1, tmp_path, tmp_path, minutes=0.05, resume=False, device="cpu",
+                               run_dir=tmp_path / "run", batch=2, crop=64, val_every=10**6)
+    assert state.step > 0 and np.isfinite(rec["val_psnr"]) and 0 < rec["fine_used"] <= 1
+    half, tables = export.mgm_fp16("mgm", 1, tmp_path / "run", tmp_path)
+    assert len(tables) == 2 + 4 and sum(v.numel() * 2 for v in half.values()) < 16 * 2 ** 20
+
+
+def test_a_sibling_level_passes_on_its_transforms_not_its_other_shaped_codebooks(tmp_path):
+    from lcodec.models.state import load_matching, load_state, to_fp16
+    torch.manual_seed(4)
+    parent, child = mgm.MGM(N=8, C=16, m1=2, k1=8, m2=2, k2=8), mgm.MGM(N=8, C=16, m1=4, k1=8, m2=2, k2=8)
+    torch.save(to_fp16(parent), tmp_path / "parent.pt")
+    loaded = load_matching(child, load_state(tmp_path / "parent.pt"))
+    assert "g_a.0.weight" in loaded and "coarse.codebooks" in loaded and "fine.codebooks" not in loaded
+    assert torch.equal(child.g_s[1].weight, parent.g_s[1].weight)
+    assert child.fine.codebooks.shape == (4, 8, 4)
