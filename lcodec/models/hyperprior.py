@@ -21,8 +21,8 @@ from ..codec import scale_tables
 from ..codec.coder import Decoder, Encoder
 from ..codec.tables import TableSet
 from ..errors import FormatError
-from .registry import model_arch, model_spec, verified_path, weights_entry
-from .state import load_state
+from .registry import model_arch, model_spec
+from .state import load_installed
 
 STRIDE = 64            # g_a downsamples 16x, h_a another 4x
 MAX_SYMBOL = 1 << 16   # a decoded |symbol| above this cannot come from a real image: corrupt tile
@@ -71,10 +71,7 @@ class HyperpriorCodec:
     @classmethod
     def load(cls, name, quality, device):
         """The installed weights and tables of (name, quality), checked against their sha256."""
-        entry = weights_entry(name, quality)
-        model = build(name, quality)
-        model.load_state_dict(load_state(verified_path(entry, "weights_file")))
-        tables = TableSet.from_bytes(verified_path(entry, "tables_file").read_bytes())
+        entry, model, tables = load_installed(name, quality, build(name, quality))
         return cls(model, tables, device, model_spec(name)["tile"], entry)
 
     def _padded(self, h, w):

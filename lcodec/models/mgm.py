@@ -24,8 +24,8 @@ from torch import nn
 from ..codec.coder import Decoder, Encoder
 from ..codec.tables import TableSet
 from ..errors import FormatError
-from .registry import model_arch, model_spec, verified_path, weights_entry
-from .state import load_state
+from .registry import model_arch, model_spec
+from .state import load_installed
 
 STRIDE = 32  # the coarse level's resolution
 
@@ -214,10 +214,7 @@ class MgmCodec:
 
     @classmethod
     def load(cls, name, quality, device):
-        entry = weights_entry(name, quality)
-        model = build(name, quality)
-        model.load_state_dict(load_state(verified_path(entry, "weights_file")))
-        tables = TableSet.from_bytes(verified_path(entry, "tables_file").read_bytes())
+        entry, model, tables = load_installed(name, quality, build(name, quality))
         return cls(model, tables, device, model_spec(name)["tile"], entry)
 
     def _shapes(self, h, w):

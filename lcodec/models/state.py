@@ -30,3 +30,14 @@ def load_matching(model, state):
     keep = {k: v for k, v in to_float(state).items() if k in own and own[k].shape == v.shape}
     model.load_state_dict(keep, strict=False)
     return set(keep)
+
+
+def load_installed(name, quality, model):
+    """(registry entry, model with the installed weights of (name, quality), frozen tables),
+    every file checked against its sha256 first."""
+    from ..codec.tables import TableSet
+    from .registry import verified_path, weights_entry
+    entry = weights_entry(name, quality)
+    model.load_state_dict(load_state(verified_path(entry, "weights_file")))
+    tables = TableSet.from_bytes(verified_path(entry, "tables_file").read_bytes())
+    return entry, model, tables

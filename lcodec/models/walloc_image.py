@@ -3,10 +3,9 @@ import numpy as np
 import torch
 
 from ..codec.context import LatentCoder
-from ..codec.tables import TableSet
 from ..errors import FormatError
-from .registry import model_arch, model_spec, verified_path, weights_entry
-from .state import load_state
+from .registry import model_arch, model_spec
+from .state import load_installed
 from .walloc import WaLLoC
 
 
@@ -24,10 +23,7 @@ def tile_symbols(model, thresholds, pixels, device="cpu"):
 def load_shipped(name, quality, device):
     """(registry entry, WaLLoC in eval mode on device, frozen tables) of an installed model,
     every file checked against its sha256."""
-    entry = weights_entry(name, quality)
-    model = WaLLoC(**model_arch(name, quality))
-    model.load_state_dict(load_state(verified_path(entry, "weights_file")))
-    tables = TableSet.from_bytes(verified_path(entry, "tables_file").read_bytes())
+    entry, model, tables = load_installed(name, quality, WaLLoC(**model_arch(name, quality)))
     return entry, model.eval().to(device), tables
 
 

@@ -36,18 +36,22 @@ def fp16_model(name, quality, run_dir):
     return model.eval(), half
 
 
+def training_tiles(name, data_dir):
+    """Every training image cut into H x W x 3 uint8 tiles exactly as the encoder tiles it."""
+    tile = registry.model_spec(name)["tile"]
+    for img in data.load_images(data_dir):
+        arr = img.permute(1, 2, 0).numpy()
+        for y, x, th, tw in tile_grid(arr.shape[0], arr.shape[1], tile):
+            yield arr[y:y + th, x:x + tw]
+
+
 def fit_tables(model, name, data_dir):
     """Frozen context tables from the training latents, tiled exactly as the encoder tiles."""
     if registry.model_spec(name)["modality"] == "audio":
         return fit_audio_tables(model, name, data_dir)
-    tile = registry.model_spec(name)["tile"]
     model = model.cpu()
     thr = model.thresholds()
-    samples = []
-    for img in data.load_images(data_dir):
-        arr = img.permute(1, 2, 0).numpy()
-        for y, x, th, tw in tile_grid(arr.shape[0], arr.shape[1], tile):
-            samples.append(tile_symbols(model, thr, arr[y:y + th, x:x + tw]))
+    samples = [tile_symbols(model, thr, t) for t in training_tiles(name, data_dir)]
     return context.fit(samples, model.latent, model.max_symbol)
 
 
@@ -141,11 +145,7 @@ def mgm_fp16(name, quality, run_dir, data_dir):
     model = load_checkpoint(mgm.build(name, quality), run_dir)
     half = to_fp16(model)
     model.eval()
-    tile = registry.model_spec(name)["tile"]
-    maps = []
-    for img in data.load_images(data_dir):
-        arr = img.permute(1, 2, 0).numpy()
-        maps += [mgm.tile_indices(model, arr[y:y + th, x:x + tw]) for y, x, th, tw in tile_grid(*arr.shape[:2], tile)]
+    maps = [mgm.tile_indices(model, t) for t in training_tiles(name, data_dir)]
     return half, mgm.fit_tables(maps, model)
 
 
