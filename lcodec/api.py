@@ -43,6 +43,9 @@ def get_codec(name, quality, device="cpu"):
         elif spec["family"] == "mgm":
             from .models.mgm import MgmCodec
             _codecs[key] = MgmCodec.load(name, quality, dev)
+        elif spec["family"] == "clc":
+            from .models.clc import ClcCodec
+            _codecs[key] = ClcCodec.load(name, quality, dev)
         elif spec["family"] == "hyperprior":
             from .models.hyperprior import HyperpriorCodec
             _codecs[key] = HyperpriorCodec.load(name, quality, dev)
@@ -119,6 +122,8 @@ def encode(src, model=None, quality=None, device="auto", notes=None, rate=None):
               "weights_sha256": e["weights_sha256"], "tables_sha256": e["tables_sha256"],
               "coder": CODER_NAME, "coder_version": coder_version(),
               "tile_size": codec.tile, "tiles": len(grid)}
+    if "dictionary_sha256" in e:   # CLC: the reference dictionary the ids in the tiles point into
+        header["dictionary_sha256"] = e["dictionary_sha256"]
     return container.write(header, payloads, {"notes": conv} if conv else None)
 
 
@@ -157,6 +162,8 @@ class LcfFile:
                "header_bytes": self.container.header_bytes, "tiles": h["tiles"],
                "coder": f'{h["coder"]} {h["coder_version"]}',
                "weights_sha256": h["weights_sha256"], "tables_sha256": h["tables_sha256"]}
+        if "dictionary_sha256" in h:
+            out["dictionary_sha256"] = h["dictionary_sha256"]
         if h["modality"] == "image":
             out.update(width=h["width"], height=h["height"], channels=h["channels"],
                        bpp=round(self.container.size * 8 / (h["width"] * h["height"]), 5))
@@ -178,6 +185,11 @@ class LcfFile:
             entry = registry.weights_entry(h["model"], h["quality"])
         except ModelError as e:
             raise ModelError(f"file needs {h['model']} q{h['quality']} v{h['model_version']}: {e}") from None
+        if entry.get("dictionary_sha256") != h.get("dictionary_sha256") and \
+                (entry["version"], entry["weights_sha256"]) == (h["model_version"], h["weights_sha256"]):
+            raise ModelError(f"file needs the reference dictionary {str(h.get('dictionary_sha256'))[:12]}, but "
+                             f"{h['model']} q{h['quality']} v{entry['version']} has "
+                             f"{str(entry.get('dictionary_sha256'))[:12]} installed")
         if (entry["version"], entry["weights_sha256"], entry["tables_sha256"]) != \
                 (h["model_version"], h["weights_sha256"], h["tables_sha256"]):
             raise ModelError(f"file was made with {h['model']} q{h['quality']} version {h['model_version']} "

@@ -2,7 +2,7 @@
 resume (finished outputs are skipped; outputs are written atomically, so none is partial),
 a progress bar, and a summary in which one bad file never stops the batch. Images and audio
 may be mixed: without a model, each file gets its modality's default model; decoded images
-become .png, decoded audio .wav."""
+become .png, decoded audio .wav. The same job runs on Ray Data with engine="ray" (ray_engine.py)."""
 import os
 import time
 from dataclasses import dataclass, field
@@ -23,6 +23,7 @@ class Summary:
     pixels: int = 0
     audio_seconds: float = 0.0
     seconds: float = 0.0
+    worker_rss_mib: float = 0.0   # the largest peak resident memory of any worker process
     failures: list = field(default_factory=list)
 
     def line(self, mode):
@@ -31,7 +32,8 @@ class Summary:
             bpp += f", audio {self.audio_bytes * 8 / self.audio_seconds / 1000:.1f} kbps ({self.audio_seconds:.1f} s)"
         fails = f", {len(self.failures)} failed" if self.failures else ""
         return (f"{self.files} files {mode}d ({self.skipped} already done), {self.in_bytes / 1e6:.2f} MB in, "
-                f"{self.out_bytes / 1e6:.2f} MB out{bpp}, {self.seconds:.1f} s{fails}")
+                f"{self.out_bytes / 1e6:.2f} MB out{bpp}, {self.seconds:.1f} s, "
+                f"peak worker memory {self.worker_rss_mib:.0f} MiB{fails}")
 
 
 def plan(src, dst, mode):
@@ -66,8 +68,18 @@ def _init(opts):
     _worker.update(opts)
 
 
+def peak_rss_mib():
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024   # Linux: KiB
+
+
 def _one(job):
-    """Process one file; returns (input, in_bytes, out_bytes, pixels or audio seconds, error or None)."""
+    """Process one file; returns (input, in_bytes, out_bytes, pixels or audio seconds, error or
+    None, the worker's peak memory so far in MiB)."""
+    return (*_code(job), peak_rss_mib())
+
+
+def _code(job):
     from . import api
     from .errors import LcodecError
     src, dst = job
@@ -103,7 +115,7 @@ def _size(path):
         return 0
 
 
-def run(src, dst, mode, model=None, quality=None, device="cpu", jobs=1, force=False, echo=print):
+def run(src, dst, mode, model=None, quality=None, device="cpu", jobs=1, force=False, echo=print, engine="local"):
     from tqdm import tqdm
     pairs = plan(src, dst, mode)
     s = Summary()
@@ -121,7 +133,10 @@ def run(src, dst, mode, model=None, quality=None, device="cpu", jobs=1, force=Fa
     total = sum(a.stat().st_size for a, _ in todo)
     t = time.time()
     bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"{mode} {len(todo)} files", dynamic_ncols=True)
-    if jobs > 1:
+    if engine == "ray":
+        from . import ray_engine
+        _collect(ray_engine.run(todo, opts, jobs), s, bar)
+    elif jobs > 1:
         import multiprocessing as mp
         with mp.get_context("spawn").Pool(jobs, initializer=_init, initargs=(dict(opts),)) as pool:
             results = pool.imap_unordered(_one, todo)
@@ -154,7 +169,8 @@ def _made_with(path, model, quality):
 
 
 def _collect(results, s, bar):
-    for path, nin, nout, pixels, err in results:
+    for path, nin, nout, pixels, err, rss in results:
+        s.worker_rss_mib = max(s.worker_rss_mib, rss)
         if err:
             s.failures.append((path, err))
         else:

@@ -103,3 +103,59 @@ def test_train_refuses_bad_options_in_one_line(tmp_path):
     one_line_error(run("train", "walloc-rgb", "-q", "9", "--data", tmp_path, "--run-dir", run_dir))
     one_line_error(run("train", "no-such-model", "-q", "1", "--data", tmp_path, "--run-dir", run_dir))
     assert not run_dir.exists()  # refused before anything was written
+
+
+def _disk_full(real_open):
+    """builtins.open whose files refuse writes (ENOSPC) under lcodec's temporary names."""
+    import errno
+
+    class Full:
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, k):
+            return getattr(self.f, k)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *a):
+            self.f.close()
+
+    def fake(path, mode="r", *a, **k):
+        f = real_open(path, mode, *a, **k)
+        return Full(f) if "w" in mode and ".lcodec-" in str(path) else f
+    return fake
+
+
+@pytest.mark.parametrize("fault", ["disk-full", "read-only-dir"])
+def test_disk_full_or_unwritable_folder_is_one_line_and_leaves_nothing(tmp_path, crop, monkeypatch, fault):
+    """Simulated (the tests run as root, whom a read-only folder does not stop): a full disk
+    during the write, or a folder that refuses new files. The command fails with one line, no
+    partial or temporary file appears, and an existing output (with --force) stays as it was."""
+    import builtins
+    import errno
+    import tempfile
+    from click.testing import CliRunner
+    from lcodec.cli.main import cli
+    src = tmp_path / "photo.png"
+    Image.fromarray(crop).save(src)
+    out = tmp_path / "photo.lcf"
+    out.write_bytes(b"the user's old file")
+    if fault == "disk-full":
+        monkeypatch.setattr(builtins, "open", _disk_full(builtins.open))
+    else:
+        def refuse(*a, **k):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    r = CliRunner().invoke(cli, ["encode", str(src), "-o", str(out), "--force", "--device", "cpu"])
+    monkeypatch.undo()
+    assert r.exit_code == 1
+    lines = r.output.strip().splitlines()
+    assert lines == [f"lcodec: error: {out}: cannot write "
+                     f"({'No space left on device' if fault == 'disk-full' else 'Permission denied'})"]
+    assert out.read_bytes() == b"the user's old file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.lcf", "photo.png"]

@@ -53,14 +53,21 @@ def _insert_before_end(blob, chunk_bytes):
 
 
 def test_unknown_ancillary_chunk_is_skipped_and_critical_refused_by_name(blob, monkeypatch):
-    monkeypatch.setattr(container, "MINOR", 7)  # a file from a later minor version
-    newer = container.write(dict(HEADER), [b"tile-zero-data", b"tile-one"])
-    monkeypatch.undo()
+    newer = container.write(dict(HEADER), [b"tile-zero-data", b"tile-one"], minor=7)  # a later minor
     newer = _insert_before_end(newer, container.chunk(b"xtra", b"future data"))
     c = container.read(newer)
     assert c.tiles[1] == b"tile-one" and c.minor == 7
     with pytest.raises(FormatError, match="unknown critical chunk 'XTRA'"):
         container.read(_insert_before_end(blob, container.chunk(b"XTRA", b"must understand")))
+
+
+def test_files_without_a_dictionary_stay_format_1_0_and_a_dictionary_makes_1_1(blob):
+    assert blob[8:10] == b"\x01\x00" and container.read(blob).header["format"] == "1.0"
+    with_dict = container.write(dict(HEADER, dictionary_sha256="c" * 64), [b"t0", b"t1"])
+    c = container.read(with_dict)
+    assert with_dict[8:10] == b"\x01\x01" and c.header["dictionary_sha256"] == "c" * 64
+    with pytest.raises(FormatError, match="dictionary_sha256"):
+        container.write(dict(HEADER, dictionary_sha256="nothex"), [b"t0", b"t1"])
 
 
 def test_header_survives_appended_fields_of_a_later_minor():

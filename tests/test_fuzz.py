@@ -1,5 +1,5 @@
-"""Fuzzing the .lcf reader and decoder with mutated real files (an image and an audio golden
-file): every case ends in a decoded image or signal or an LcodecError, never another
+"""Fuzzing the .lcf reader and decoder with mutated real files (golden files: two images, one
+of format 1.0 and one of 1.1 with a dictionary hash, and an audio file): every case ends in a decoded image or signal or an LcodecError, never another
 exception or a hang. Run longer by hand with
 LCODEC_FUZZ_EXAMPLES=5000 python -m pytest tests/test_fuzz.py (or tests/fuzz_atheris.py)."""
 import os
@@ -15,7 +15,9 @@ from lcodec.errors import LcodecError
 
 from .conftest import GOLDEN
 
-GOLDEN_FILES = [(GOLDEN / "walloc-rgb-q2.lcf").read_bytes(), (GOLDEN / "walloc-stereo-q2.lcf").read_bytes()]
+GOLDEN_FILES = [(GOLDEN / "walloc-rgb-q2.lcf").read_bytes(), (GOLDEN / "walloc-stereo-q2.lcf").read_bytes(),
+                (GOLDEN / "clc-q1.lcf").read_bytes()]
+IMAGE_TAIL = {0: 0, 2: 33}   # bytes after the image fields in the HEAD (1.1: dictionary count + sha256)
 EXAMPLES = int(os.environ.get("LCODEC_FUZZ_EXAMPLES", "120"))
 
 
@@ -66,8 +68,10 @@ def mutated(draw):
     elif kind == "shape":  # huge or zero declared sizes in the header, CRC kept valid
         pos, n = cs[0]
         a, b = draw(st.sampled_from([0, 1, 7, 44100, 65536, 2**31, 2**32 - 1])), draw(st.integers(0, 2**32 - 1))
-        if golden is GOLDEN_FILES[0]:  # width, height, channels, dtype, tile_size end the image HEAD
-            data[pos + 8 + n - 14:pos + 8 + n - 6] = struct.pack("<II", a, b)
+        image = [i for i, g in enumerate(GOLDEN_FILES) if g is golden and i in IMAGE_TAIL]
+        if image:  # width, height, channels, dtype, tile_size end the image fields of the HEAD
+            end = pos + 8 + n - IMAGE_TAIL[image[0]]
+            data[end - 14:end - 6] = struct.pack("<II", a, b)
         else:  # sample_rate, channels, frames, subtype, model_rate, segment, overlap end the audio HEAD
             data[pos + 8 + n - 25:pos + 8 + n - 11] = struct.pack("<IHQ", a, b & 0xFFFF, b * 977)
         refresh_crc(data, pos)

@@ -89,3 +89,26 @@ def test_freeze_encoder_trains_the_decoder_only_at_a_scaled_step(tmp_path, photo
     assert torch.equal(trained.encoder.weight, start["encoder.weight"])
     assert torch.allclose(trained.log_scale, start["log_scale"] + np.log(2.0))
     assert not torch.equal(trained.skip.weight, start["skip.weight"])      # the decoder trained
+
+
+@pytest.mark.parametrize("model", ["walloc-rgb", "mgm"])
+def test_torchrun_two_ranks_train_on_their_own_data_and_end_identical(tmp_path, photo, model):
+    """`lcodec train` under torchrun (2 CPU processes, gloo): both ranks step together and end
+    with the same weights; only rank 0 writes the checkpoint and the log."""
+    import os
+    import subprocess
+    import sys
+    for i in range(3):
+        Image.fromarray(photo[i * 80:i * 80 + 128, i * 60:i * 60 + 160]).save(tmp_path / f"img{i}.png")
+    run = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                          "-m", "lcodec.cli", "train", model, "-q", "1", "--data", str(tmp_path),
+                          "--minutes", "0.1", "--threads", "1", "--batch", "2", "--crop", "64",
+                          "--run-dir", str(run)], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    hashes = [(run / f"rank{r}.sha256").read_text() for r in range(2)]
+    assert hashes[0] == hashes[1]
+    state = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
+    assert state["step"] > 0
+    assert (run / "commands.txt").read_text().startswith("torchrun --nproc_per_node 2")

@@ -63,12 +63,14 @@ def _batch(input, output, mode, jobs, force, **kw):
 @click.option("--device", default="auto", show_default=True, help="auto|cpu|cuda")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Worker processes (folder input).")
-def encode(input, output, model, quality, device, force, jobs):
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Folder input: local processes, or Ray Data (RAY_ADDRESS, or a local Ray with --jobs CPUs).")
+def encode(input, output, model, quality, device, force, jobs, engine):
     """Compress an image or audio file (or a folder of them) into .lcf files."""
     from .. import api
     if Path(input).is_dir():
         return _batch(input, output, "encode", jobs, force, model=model, quality=quality,
-                      device=str(api._device(device)))
+                      device=str(api._device(device)), engine=engine)
     src = _input_file(input)
     out = Path(output) if output else src.with_suffix(".lcf")
     if out.exists() and not force:
@@ -96,13 +98,15 @@ def encode(input, output, model, quality, device, force, jobs):
 @click.option("--device", default="auto", show_default=True, help="auto|cpu|cuda")
 @click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Worker processes (folder input).")
-def decode(input, output, device, force, jobs):
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="Folder input: local processes, or Ray Data (RAY_ADDRESS, or a local Ray with --jobs CPUs).")
+def decode(input, output, device, force, jobs, engine):
     """Decode an .lcf file (or a folder of them) to an image or audio file."""
     import io
     from PIL import Image
     from .. import api
     if Path(input).is_dir():
-        return _batch(input, output, "decode", jobs, force, device=str(api._device(device)))
+        return _batch(input, output, "decode", jobs, force, device=str(api._device(device)), engine=engine)
     src = _input_file(input)
     lcf = api.open(src)
     if lcf.header["modality"] == "audio":
@@ -145,8 +149,9 @@ def info(input, as_json):
     if as_json:
         click.echo(json.dumps(fields, indent=1))
         return
+    width = max(len(k) for k in fields)
     for k, v in fields.items():
-        click.echo(f"{k:15s} {v}")
+        click.echo(f"{k:{width}s} {v}")
 
 
 @cli.command()

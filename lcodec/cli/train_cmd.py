@@ -20,7 +20,7 @@ import click
 @click.option("--no-pca", is_flag=True, help="Random init instead of the PCA initialisation.")
 @click.option("--init", "init_shipped", is_flag=True, help="Fine-tune from the installed weights of MODEL -q N.")
 @click.option("--init-from", "init_from", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="mgm: start from these weights (e.g. a sibling quality's .pt: transforms carry over).")
+              help="Start from these weights where names and shapes match (a sibling quality's or a base codec's .pt).")
 @click.option("--threads", type=int, default=None, help="torch threads (default: all cores).")
 @click.option("--lmbda", type=float, default=None,
               help="Rate weight (bits per sample or pixel) instead of the quality's own (experiments).")
@@ -35,14 +35,15 @@ def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_di
     import sys
     import torch
     from ..models.registry import model_spec, quality_spec
-    from .devices import pick_device
+    from ..train import dist
     if threads:
         torch.set_num_threads(threads)
     spec = model_spec(model)
     quality_spec(model, quality)
-    dev = pick_device(device)
     run_dir = run_dir or f"runs/{model}-q{quality}"
     from ..errors import InputError
+    if dist.enabled() and resume and minutes == 0:
+        raise InputError("export-only calls (--resume --minutes 0) run without torchrun")
     from ..train import trainer
     module = trainer(model)
     if spec["family"] == "walloc":
@@ -51,12 +52,15 @@ def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_di
         raise InputError("--no-pca, --step-scale and --freeze-encoder are WaLLoC options")
     else:
         extra = {}
-    if init_from and (init_shipped or spec["family"] != "mgm"):
-        raise InputError("--init-from is for mgm, without --init")
+    if init_from and (init_shipped or spec["family"] == "walloc"):
+        raise InputError("--init-from is for mgm, the hyperpriors and clc, without --init")
     from pathlib import Path
+    dev = dist.init(device)   # joins the torchrun group when there is one
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    with open(Path(run_dir) / "commands.txt", "a") as f:  # the ledger records every invocation
-        f.write(" ".join(["lcodec"] + sys.argv[1:]) + "\n")
+    if dist.is_main():
+        launcher = f"torchrun --nproc_per_node {dist.world()} -m lcodec.cli" if dist.enabled() else "lcodec"
+        with open(Path(run_dir) / "commands.txt", "a") as f:  # the ledger records every invocation
+            f.write(" ".join([launcher] + sys.argv[1:]) + "\n")
     init = init_from
     if init_shipped:
         from ..models import registry
@@ -66,10 +70,14 @@ def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_di
     if resume and minutes == 0 and ckpt.exists():  # an export-only call: record the training's threads
         record_threads = torch.load(ckpt, map_location="cpu", weights_only=True).get("threads", record_threads)
     rec, state = module.run(model, quality, data_dir, val_dir, minutes, resume, dev, run_dir, batch=batch,
-                            crop=crop, init_from=init, lmbda=lmbda, **({"lr": lr} if lr else {}), **extra)
-    if export_version is not None:
+                            crop=crop, init_from=init, lmbda=lmbda, seed=dist.rank(), **({"lr": lr} if lr else {}),
+                            **extra)
+    if export_version is not None and dist.is_main():   # frozen tables: fitted once, on rank 0
         from ..train import export
         export.export_run(model, quality, run_dir, data_dir, val_dir, export_version,
                           commands=(Path(run_dir) / "commands.txt").read_text().splitlines(),
-                          device=f"{dev}, {record_threads} torch threads", steps=state.step,
-                          minutes=state.elapsed / 60, batch=batch, crop=crop or spec.get("train_crop", 128))
+                          device=f"{dev}, {record_threads} torch threads"
+                                 + (f", {dist.world()} torchrun ranks" if dist.enabled() else ""),
+                          steps=state.step, minutes=state.elapsed / 60, batch=batch,
+                          crop=crop or spec.get("train_crop", 128))
+    dist.finish()

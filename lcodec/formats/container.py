@@ -12,7 +12,7 @@ from ..errors import FormatError, VersionError
 from . import header as header_codec
 
 SIGNATURE = b"\x89LCF\r\n\x1a\n"
-MAJOR, MINOR = 1, 0
+MAJOR, MINOR = 1, 1         # the newest minor this lcodec writes (see header.py)
 MAX_CHUNK = 1 << 30          # no chunk is larger than 1 GiB
 MAX_HEADER = 1 << 16         # header record
 MAX_TILES = 1 << 20
@@ -31,10 +31,13 @@ def chunk(ctype, payload):
     return struct.pack("<I", len(payload)) + ctype + payload + struct.pack("<I", zlib.crc32(ctype + payload))
 
 
-def write(header, tiles, meta=None):
-    """Serialize a header dict, a list of tile payloads (index = position) and optional metadata."""
-    out = [SIGNATURE, struct.pack("<BB", MAJOR, MINOR)]
-    header = validate_header(dict(header, format=f"{MAJOR}.{MINOR}"))  # never write what read() refuses
+def write(header, tiles, meta=None, minor=None):
+    """Serialize a header dict, a list of tile payloads (index = position) and optional metadata,
+    as format 1.`minor` (default: the lowest minor that holds the header's fields)."""
+    if minor is None:
+        minor = 1 if "dictionary_sha256" in header else 0
+    out = [SIGNATURE, struct.pack("<BB", MAJOR, minor)]
+    header = validate_header(dict(header, format=f"{MAJOR}.{minor}"))  # never write what read() refuses
     if len(tiles) != header["tiles"]:
         raise FormatError("tile count does not match the header")
     out.append(chunk(HEAD, header_codec.pack(header)))
@@ -169,7 +172,7 @@ def validate_header(h):
     _req(h, "model", str, lambda v: 0 < len(v) < 64)
     _req(h, "model_version", int, lambda v: 0 <= v < 1 << 20)
     _req(h, "quality", int, lambda v: 0 <= v < 1000)
-    for k in ("weights_sha256", "tables_sha256"):
+    for k in ("weights_sha256", "tables_sha256") + (("dictionary_sha256",) if "dictionary_sha256" in h else ()):
         _req(h, k, str, lambda v: len(v) == 64 and set(v) <= _HEX64)
     _req(h, "coder", str, lambda v: len(v) < 64)
     _req(h, "coder_version", str, lambda v: len(v) < 64)

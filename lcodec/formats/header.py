@@ -1,6 +1,10 @@
 """The HEAD chunk: a compact little-endian binary record (a JSON header cost 400 bytes, which is
 40% of a small image's file). Fields are read into a dict; later minor versions may append
-fields, which older readers ignore (the chunk's CRC still covers them)."""
+fields, which older readers ignore (the chunk's CRC still covers them).
+
+1.1 appends to image headers the count (0 or 1) and sha256 of a reference dictionary (CLC).
+Writers use the lowest minor version that holds a file's fields, so files without a
+dictionary stay 1.0 and byte-identical to earlier lcodec releases."""
 import struct
 
 from ..errors import FormatError
@@ -18,6 +22,10 @@ def _str(s):
     return struct.pack("<B", len(b)) + b
 
 
+def _minor(h):
+    return int(h["format"].split(".")[1])
+
+
 def pack(h):
     out = [struct.pack("<BB", int(h["format"].split(".")[0]), int(h["format"].split(".")[1])),
            struct.pack("<B", MODALITIES.index(h["modality"])), _str(h["model"]),
@@ -27,6 +35,9 @@ def pack(h):
     if h["modality"] == "image":
         out.append(struct.pack("<IIBBH", h["width"], h["height"], h["channels"], DTYPES.index(h["dtype"]),
                                h["tile_size"]))
+        if _minor(h) >= 1:  # 1.1: the sha256 of the reference dictionary (CLC), or none
+            refs = [h["dictionary_sha256"]] if "dictionary_sha256" in h else []
+            out.append(struct.pack("<B", len(refs)) + b"".join(bytes.fromhex(r) for r in refs))
     else:
         from ..io.audio import SUBTYPES
         out.append(struct.pack(_AUDIO, *[SUBTYPES.index(h[k]) if k == "subtype" else h[k] for k in AUDIO_FIELDS]))
@@ -72,6 +83,12 @@ def unpack(data):
         if dtype >= len(DTYPES):
             raise FormatError(f"unknown sample type code {dtype}")
         h["dtype"] = DTYPES[dtype]
+        if minor >= 1:
+            (n,) = r.unpack("<B")
+            if n > 1:
+                raise FormatError(f"header names {n} reference dictionaries (at most 1)")
+            if n:
+                h["dictionary_sha256"] = r.take(32).hex()
     else:
         from ..io.audio import SUBTYPES
         h.update(zip(AUDIO_FIELDS, r.unpack(_AUDIO)))

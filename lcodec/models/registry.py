@@ -73,6 +73,33 @@ MODELS = {
         "arch": {"N": 128, "M": 192},
         "tile": 1024,
     },
+    "mbt2018-mean": {
+        "modality": "image",
+        "family": "hyperprior",
+        "benchmark": True,
+        "description": "Peer and CLC's base: CompressAI's mbt2018-mean mean-scale hyperprior (N=128, M=192), coded by lcodec",
+        # the lambdas of bmshj2018-hyperprior, so the two peers and CLC share their rate points
+        "qualities": {
+            1: {"lmbda": 0.0018, "note": "zoo quality 1 lambda"},
+            2: {"lmbda": 0.0067, "note": "zoo quality 3 lambda"},
+            3: {"lmbda": 0.0250, "note": "zoo quality 5 lambda"},
+        },
+        "arch": {"N": 128, "M": 192, "means": True},
+        "tile": 1024,
+    },
+    "clc": {
+        "modality": "image",
+        "family": "clc",
+        "description": "CLC: mbt2018-mean conditioned on R=2 references retrieved from a 32-entry learned dictionary",
+        # A: matching (query/key) width; R: references per tile; entries: dictionary size
+        "qualities": {
+            1: {"lmbda": 0.0018, "note": "mbt2018-mean q1 + references"},
+            2: {"lmbda": 0.0067, "note": "mbt2018-mean q2 + references"},
+            3: {"lmbda": 0.0250, "note": "mbt2018-mean q3 + references"},
+        },
+        "arch": {"N": 128, "M": 192, "A": 64, "R": 2, "entries": 32},
+        "tile": 1024,
+    },
 }
 
 

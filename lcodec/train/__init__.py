@@ -8,7 +8,7 @@ def trainer(name):
     family = model_spec(name)["family"]
     if family == "walloc":
         from . import walloc_train as module
-    elif family == "hyperprior":
+    elif family in ("hyperprior", "clc"):
         from . import hyperprior_train as module
     elif family == "mgm":
         from . import mgm_train as module

@@ -26,11 +26,14 @@ class CropSampler:
     def __init__(self, images, seed=0):
         self.images = images
         self.rng = np.random.default_rng(seed)
+        self.sources = []    # the image index of each crop of the last batch
 
     def batch(self, size, crop):
         out = torch.empty(size, 3, crop, crop)
+        self.sources = []
         for i in range(size):
-            img = self.images[self.rng.integers(len(self.images))]
+            self.sources.append(int(self.rng.integers(len(self.images))))
+            img = self.images[self.sources[-1]]
             _, h, w = img.shape
             c = min(crop, h, w)
             y, x = self.rng.integers(h - c + 1), self.rng.integers(w - c + 1)

@@ -56,10 +56,10 @@ def train_on_device(plans, data_root, out, batch, crop):
         rec, state = trainer(name).run(name, quality, data_dir, val_dir, minutes, False, dev, run_dir,
                                        batch=batch, crop=crop_q, init_from=init, val_every=10 ** 9,
                                        **({"lr": 2e-4} if init else {}))
-        half, tables = export.shipped_state(name, quality, run_dir, data_dir)
+        half, tables, dictionary = export.shipped_state(name, quality, run_dir, data_dir)
         version = (entry["version"] if entry else 0) + 1
         stem = f"{name}-q{quality}-v{version}"
-        export.save_files(half, tables, out, stem)
+        export.save_files(half, tables, out, stem, dictionary)
         records[stem] = {"model": name, "quality": quality, "version": version, "steps": state.step,
                          "batch": batch, "crop": crop_q, "device": f"cuda ({name_dev})" if dev.type == "cuda" else "cpu",
                          "wall_minutes": round((time.time() - t) / 60, 1), "finetuned_from": entry and entry["version"],
@@ -133,8 +133,10 @@ def install_returned(folder, data_root):
         _, val_dir = data_dirs(data_root, rec["model"])
         wpath = os.path.join(folder, f"{stem}.pt")
         tpath = os.path.join(folder, f"{stem}.tables.npz")
+        dpath = os.path.join(folder, f"{stem}.dict.pt")
         meta = {k: v for k, v in rec.items() if k not in ("model", "quality", "version")}
-        export.install(rec["model"], rec["quality"], rec["version"], wpath, tpath, meta, val_dir)
+        export.install(rec["model"], rec["quality"], rec["version"], wpath, tpath, meta, val_dir,
+                       dpath if os.path.exists(dpath) else None)
 
 
 def main(argv=None):

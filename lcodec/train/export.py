@@ -73,14 +73,23 @@ def fit_audio_tables(model, name, data_dir):
     return signal_context.fit(samples, model.max_symbol)
 
 
-def save_files(half, tables, out_dir, stem):
-    """Write STEM.pt and STEM.tables.npz into out_dir; returns their paths."""
+def save_files(half, tables, out_dir, stem, dictionary=None):
+    """Write STEM.pt, STEM.tables.npz (and CLC's STEM.dict.pt) into out_dir; returns their
+    paths (the dictionary's is None without one)."""
     os.makedirs(out_dir, exist_ok=True)
     wpath, tpath = os.path.join(out_dir, f"{stem}.pt"), os.path.join(out_dir, f"{stem}.tables.npz")
     torch.save(half, wpath)
     with open(tpath, "wb") as f:
         f.write(tables.to_bytes())
-    return wpath, tpath
+    dpath = None
+    if dictionary is not None:
+        dpath = os.path.join(out_dir, f"{stem}.dict.pt")
+        with open(dpath, "wb") as f:
+            f.write(dictionary)
+    return wpath, tpath, dpath
+
+
+FILE_KEYS = ("weights_file", "tables_file", "dictionary_file")
 
 
 def _replace_index_entry(key, entry):
@@ -91,8 +100,8 @@ def _replace_index_entry(key, entry):
     tmp.write_text(json.dumps(index, indent=1, sort_keys=True) + "\n")
     os.replace(tmp, registry.INDEX)
     if old:  # the old version is no longer installed: its files go, its ledger record stays
-        for k in ("weights_file", "tables_file"):
-            if old.get(k) and old[k] not in (entry["weights_file"], entry["tables_file"]):
+        for k in FILE_KEYS:
+            if old.get(k) and old[k] not in [entry.get(f) for f in FILE_KEYS]:
                 (WEIGHTS_DIR / old[k]).unlink(missing_ok=True)
 
 
@@ -102,8 +111,9 @@ def _ledger():
     return [json.loads(line) for line in LEDGER.read_text().splitlines() if line.strip()]
 
 
-def install(name, quality, version, weights_path, tables_path, record, val_dir):
-    """Ship weights + tables as `version` of (name, quality): registry, validation, ledger."""
+def install(name, quality, version, weights_path, tables_path, record, val_dir, dictionary_path=None):
+    """Ship weights + tables (+ CLC's dictionary) as `version` of (name, quality): registry,
+    validation, ledger."""
     from .. import api
     old = registry.load_index().get(f"{name}/q{quality}")
     used = [r["version"] for r in _ledger() if (r["model"], r["quality"]) == (name, quality)]
@@ -117,6 +127,11 @@ def install(name, quality, version, weights_path, tables_path, record, val_dir):
         shutil.copyfile(tables_path, WEIGHTS_DIR / tfile)
     entry = {"version": version, "weights_file": wfile, "weights_sha256": sha256_file(WEIGHTS_DIR / wfile),
              "tables_file": tfile, "tables_sha256": sha256_file(WEIGHTS_DIR / tfile)}
+    if dictionary_path:
+        dfile = f"{stem}.dict.pt"
+        if os.path.abspath(dictionary_path) != str(WEIGHTS_DIR / dfile):
+            shutil.copyfile(dictionary_path, WEIGHTS_DIR / dfile)
+        entry.update(dictionary_file=dfile, dictionary_sha256=sha256_file(WEIGHTS_DIR / dfile))
     _replace_index_entry(f"{name}/q{quality}", entry)
     api._codecs.clear()
     entry["val"] = evaluate(name, quality, val_dir) if val_dir else {}
@@ -149,27 +164,41 @@ def mgm_fp16(name, quality, run_dir, data_dir):
     return half, mgm.fit_tables(maps, model)
 
 
+def clc_fp16(name, quality, run_dir):
+    """CLC's last checkpoint rounded to fp16, its frozen z tables, and its dictionary (bytes)
+    with the reference latents of exactly those fp16 weights."""
+    from ..models import clc, hyperprior
+    model = load_checkpoint(clc.build(name, quality), run_dir).eval()
+    half = to_fp16(model)
+    built = torch.load(os.path.join(run_dir, "dictionary.pt"), map_location="cpu", weights_only=True)
+    latents = clc.reference_latents(model, built["crops"])
+    return half, hyperprior.fit_z_tables(model), clc.dictionary_bytes(dict(built, latents=latents))
+
+
 def shipped_state(name, quality, run_dir, data_dir):
-    """(fp16 state dict, frozen tables) of a run's last checkpoint, for any model family."""
+    """(fp16 state dict, frozen tables, dictionary bytes or None) of a run's last checkpoint,
+    for any model family."""
     family = registry.model_spec(name)["family"]
+    if family == "clc":
+        return clc_fp16(name, quality, run_dir)
     if family == "hyperprior":
-        return hyperprior_fp16(name, quality, run_dir)
+        return (*hyperprior_fp16(name, quality, run_dir), None)
     if family == "mgm":
-        return mgm_fp16(name, quality, run_dir, data_dir)
+        return (*mgm_fp16(name, quality, run_dir, data_dir), None)
     model, half = fp16_model(name, quality, run_dir)
-    return half, fit_tables(model, name, data_dir)
+    return half, fit_tables(model, name, data_dir), None
 
 
 def export_run(name, quality, run_dir, data_dir, val_dir, version, commands, device, steps, minutes,
                batch, crop):
     """Ship a finished run of any trainable model as `version` of (name, quality)."""
-    half, tables = shipped_state(name, quality, run_dir, data_dir)
+    half, tables, dictionary = shipped_state(name, quality, run_dir, data_dir)
     stem = f"{name}-q{quality}-v{version}"
-    wpath, tpath = save_files(half, tables, str(WEIGHTS_DIR), stem)
+    wpath, tpath, dpath = save_files(half, tables, str(WEIGHTS_DIR), stem, dictionary)
     record = {"data": str(data_dir), "val_data": str(val_dir), "steps": steps, "batch": batch, "crop": crop,
               "device": f"{device} ({platform.processor() or platform.machine()})",
               "wall_minutes": round(minutes, 1), "commands": commands}
-    return install(name, quality, version, wpath, tpath, record, val_dir)
+    return install(name, quality, version, wpath, tpath, record, val_dir, dpath)
 
 
 def evaluate(name, quality, val_dir):

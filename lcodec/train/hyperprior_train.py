@@ -1,16 +1,62 @@
-"""Training the bmshj2018-hyperprior peer with the same loop, data, crops and batch as WaLLoC:
-loss = lmbda * 255^2 * MSE + bpp (CompressAI's convention), plus the factorized density's
-quantile (aux) loss, which only moves the medians that the coder offsets z by."""
+"""Training the hyperprior peers (bmshj2018-hyperprior, mbt2018-mean) and CLC with the same
+loop, data, crops and batch as WaLLoC: loss = lmbda * 255^2 * MSE + bpp (CompressAI's
+convention), plus the factorized density's quantile (aux) loss, which only moves the medians
+that the coder offsets z by.
+
+CLC also builds its reference dictionary from the training photos (once per run, kept in the
+run folder), retrieves R references for every crop (never from the crop's own photo: the
+hidden photos are never in the dictionary either) and refreshes the references' latents
+round(g_a(reference)) every REFRESH steps (no gradient flows through them)."""
 import math
 import time
 
 import torch
 
 from ..models import hyperprior
-from ..models.registry import quality_spec
-from ..models.state import load_state
+from ..models.registry import model_arch, model_spec, quality_spec
+from ..models.state import load_matching
 from . import data
 from .loop import Run, train
+
+REFRESH = 100
+DICTIONARY_CROPS = 2000    # random crops clustered into the dictionary
+
+
+class References:
+    """CLC's dictionary during training: retrieval per crop and the references' latents."""
+
+    def __init__(self, name, quality, images, run_dir):
+        from pathlib import Path
+        from ..models import clc
+        from . import dist
+        self.clc = clc
+        arch = model_arch(name, quality)
+        path = Path(run_dir) / "dictionary.pt"
+        if path.exists():
+            self.d = torch.load(path, map_location="cpu", weights_only=True)
+        else:
+            # seed 0 on every rank of a torchrun job: one dictionary, whatever the rank's data seed
+            self.d = clc.build_dictionary(images, arch["entries"], count=DICTIONARY_CROPS, seed=0)
+            if dist.is_main():
+                torch.save(self.d, path.with_suffix(".tmp"))
+                path.with_suffix(".tmp").replace(path)
+        self.r = arch["R"]
+        self.latents = None
+
+    def refresh(self, model):
+        was = model.training
+        model.eval()
+        self.latents = self.clc.reference_latents(model, self.d["crops"]).float()
+        model.train(was)
+
+    def for_batch(self, x, sources=None):
+        """B x R x M x 16 x 16 reference latents for crops x (B x 3 x H x W in [0, 1])."""
+        p = self.clc.project(self.clc.retrieval_features(x.detach().cpu()), self.d)
+        exclude = None
+        if sources is not None:
+            exclude = torch.tensor(sources)[:, None] == self.d["source"][None, :]
+        ids = self.clc.nearest(p, self.d["centroids"], self.r, exclude)
+        return self.latents[ids].to(x.device)
 
 
 def bits(likelihoods):
@@ -23,23 +69,39 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
     lmbda = quality_spec(name, quality)["lmbda"] if lmbda is None else lmbda
     crop = crop or 128
     late_crop = crop * 2
-    model = hyperprior.build(name, quality)
-    if init_from:
-        model.load_state_dict(load_state(init_from))
-    sampler = data.CropSampler(data.load_images(data_dir), seed=seed)
+    is_clc = model_spec(name)["family"] == "clc"
+    if is_clc:
+        from ..models import clc
+        model = clc.build(name, quality)
+    else:
+        model = hyperprior.build(name, quality)
+    if init_from:  # a sibling's weights (e.g. the base codec's transforms for CLC): what matches
+        loaded = load_matching(model, torch.load(init_from, map_location="cpu", weights_only=True))
+        print(f"init: {len(loaded)} of {len(model.state_dict())} tensors from {init_from}")
+    images = data.load_images(data_dir)
+    sampler = data.CropSampler(images, seed=seed)
     val = data.center_crops(data.load_images(val_dir), 512) if val_dir else []
     model.to(device)
+
+    def forward(x, sources=None):
+        if refs is None:
+            return model(x)
+        return model(x, refs.for_batch(x, sources))
+
     aux = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
     main = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
     opt = torch.optim.Adam([{"params": main, "lr_scale": 1.0}, {"params": aux, "lr_scale": 10.0}], lr=lr)
     state = Run(run_dir, torch.nn.ModuleDict({"codec": model}), opt, resume)
+    refs = References(name, quality, images, run_dir) if is_clc else None
     t0 = time.time()
 
     def step_fn(step, cur_lr):
         late = time.time() - t0 >= 0.6 * minutes * 60
         c, b = (late_crop, max(1, batch // 4)) if late else (crop, batch)
         x = sampler.batch(b, c).to(device) + 0.5          # the sampler gives [-0.5, 0.5]
-        out = model(x)
+        if refs is not None and (refs.latents is None or step % REFRESH == 0):
+            refs.refresh(model)
+        out = forward(x, sampler.sources)
         mse = torch.mean((out["x_hat"] - x) ** 2)
         bpp = bits(out["likelihoods"]) / (b * c * c)
         loss = lmbda * 255 ** 2 * mse + bpp + model.aux_loss()
@@ -54,10 +116,12 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
         if not val:
             return {}
         model.eval()
+        if refs is not None:
+            refs.refresh(model)
         psnrs, bpps = [], []
         for v in val:
             v = v[..., :v.shape[-2] // 64 * 64, :v.shape[-1] // 64 * 64].to(device) + 0.5  # the 64 px stride
-            out = model(v)
+            out = forward(v)
             x_hat = torch.round(out["x_hat"].clamp(0, 1) * 255) / 255
             psnrs.append(10 * math.log10(1.0 / max(torch.mean((x_hat - v) ** 2).item(), 1e-12)))
             bpps.append(bits(out["likelihoods"]).item() / v[0, 0].numel())

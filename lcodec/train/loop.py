@@ -1,5 +1,6 @@
 """The training loop every model shares: wall-clock budget, warm-up + cosine schedule,
-resumable checkpoints, periodic validation, a progress bar and a log file."""
+resumable checkpoints, periodic validation, a progress bar and a log file; data-parallel
+over the ranks of a torchrun job (dist.py), with rank 0 validating, saving and logging."""
 import json
 import math
 import os
@@ -7,6 +8,8 @@ import time
 from pathlib import Path
 
 import torch
+
+from . import dist
 
 
 def lr_at(step, total, peak, warmup):
@@ -32,14 +35,20 @@ class Run:
             optimizer.load_state_dict(state["optimizer"])
             self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
             self.log(f"resumed at step {self.step} after {self.elapsed / 60:.1f} min")
+        dist.broadcast_state(model)          # every rank starts from rank 0's weights
+        dist.average_gradients_before_each_step(optimizer)
 
     def save(self):
+        if not dist.is_main():
+            return
         tmp = self.ckpt.with_suffix(".tmp")
         torch.save({"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                     "step": self.step, "elapsed": self.elapsed, "threads": torch.get_num_threads()}, tmp)
         os.replace(tmp, self.ckpt)
 
     def log(self, msg, record=None):
+        if not dist.is_main():
+            return
         line = f"[{time.strftime('%H:%M:%S')}] step {self.step} {msg}"
         print(line, flush=True)
         with open(self.dir / "train.log", "a") as f:
@@ -60,19 +69,24 @@ def train(run, step_fn, validate, minutes, peak_lr, steps_per_minute_guess, warm
     budget = minutes * 60.0
     first_step = run.step
     planned = first_step + int(minutes * steps_per_minute_guess)
-    bar = tqdm(total=int(budget), unit="s", desc="train", leave=False, dynamic_ncols=True)
+    bar = tqdm(total=int(budget), unit="s", desc="train", leave=False, dynamic_ncols=True,
+               disable=not dist.is_main())
     last_t = start
+    main = dist.is_main()
     while True:
         now = time.time()
-        if now - start >= budget:
-            break
         done = run.step - first_step
         if done >= 20:  # re-plan from the measured rate
-            planned = first_step + int(done * budget / (now - start))
+            planned = first_step + int(done * budget / max(now - start, 1e-9))
+        stop, planned = dist.agree([float(now - start >= budget), float(planned)])  # rank 0 decides
+        planned = int(planned)
+        if stop:
+            break
         lr = lr_at(run.step, max(planned, run.step + 1), peak_lr, warmup)
         for g in run.optimizer.param_groups:
             g["lr"] = lr * g.get("lr_scale", 1.0)
         stats = step_fn(run.step, lr)
+        dist.broadcast_buffers(run.model)
         run.step += 1
         t = time.time()
         run.elapsed += t - last_t
@@ -82,11 +96,13 @@ def train(run, step_fn, validate, minutes, peak_lr, steps_per_minute_guess, warm
             bar.set_postfix({k: f"{v:.4g}" for k, v in stats.items()})
         if run.step % save_every == 0:
             run.save()
-        if run.step % val_every == 0:
+        if run.step % val_every == 0 and main:
             rec = validate()
             run.log(" ".join(f"{k}={v:.4g}" for k, v in rec.items()), rec)
     bar.close()
     run.save()
-    rec = validate()
+    rec = validate() if main else {}
     run.log("final " + " ".join(f"{k}={v:.4g}" for k, v in rec.items()), rec)
+    if dist.is_initialized():   # the evidence that data parallelism kept the ranks identical
+        (run.dir / f"rank{dist.rank()}.sha256").write_text(dist.weights_sha256(run.model) + "\n")
     return rec

@@ -11,6 +11,7 @@ from ..models import mgm
 from ..models.registry import quality_spec
 from ..models.state import load_matching, load_state
 from . import data
+from . import dist
 from .loop import Run, train
 
 COMMIT = 1e-3     # weight of the mean ||v - sg(q)||^2 per latent value, beside the pixel MSE
@@ -64,6 +65,7 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
             v, _, hard = levels[key]
             if step % RESEED_EVERY == 0:
                 reseeded[0] += quant.track_and_reseed(v, hard, DECAY)
+                dist.broadcast_state(quant)   # torchrun: rank 0's new codewords (drawn from its batch) on all
             else:
                 quant.usage.mul_(DECAY).add_((1 - DECAY) * hard.reshape(-1, quant.m, quant.k).mean(0))
         return {"psnr": 10 * math.log10(1.0 / max(mse.item(), 1e-12)), "bpp": bpp.item(),

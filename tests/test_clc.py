@@ -1,0 +1,157 @@
+"""CLC's coding path on a small untrained model and a small dictionary cut from the bundled
+photo (so these tests do not depend on shipped weights), and its training loop."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from lcodec.models import clc, hyperprior
+from lcodec.models.state import to_fp16
+
+from . import test_hyperprior
+
+# the hyperprior's damaged-tile test, run here on this module's CLC codec (damaged ids included)
+test_damaged_payloads_give_format_errors_or_images = test_hyperprior.test_damaged_payloads_give_format_errors_or_images
+
+
+def small_dictionary(photo, model, entries=4):
+    img = torch.from_numpy(photo.copy()).permute(2, 0, 1).contiguous()
+    d = clc.build_dictionary([img, img.flip(-1)], entries, dims=4, count=40, size=64)
+    lat = clc.reference_latents(model, d["crops"])
+    assert lat.shape == (entries, 24, 4, 4) and lat.dtype == torch.int16
+    # an untrained g_a rounds to almost all zeros: distinct references, as a trained one gives
+    d["latents"] = torch.randint(-4, 5, lat.shape, generator=torch.Generator().manual_seed(0)).to(torch.int16)
+    return clc.load_dictionary_bytes(clc.dictionary_bytes(d))
+
+
+@pytest.fixture(scope="module")
+def codec(photo):
+    torch.manual_seed(0)
+    model = clc.ClcNet(N=16, M=24, A=8)
+    for p in (model.cond.to_params, model.to_synthesis):   # as if trained: conditioning in use
+        torch.nn.init.normal_(p.weight, std=0.05)
+    to_fp16(model)  # fp16-exact weights, as shipped
+    model.eval()
+    return clc.ClcCodec(model, hyperprior.fit_z_tables(model), small_dictionary(photo, model),
+                        torch.device("cpu"), 1024, refs=2)
+
+
+def test_symbols_round_trip_and_references_are_in_the_stream(codec, crop):
+    blob = codec.encode_tile(crop)
+    h, w, _ = crop.shape
+    y_hat, cond = codec.decode_latent(blob, h, w)
+    ids = codec.retrieve(crop)
+    assert len(set(ids.tolist())) == 2 and ids.max() < 4
+    # the decoder's latent is the encoder's y rounded around the same means
+    x = torch.from_numpy(np.pad(crop, ((0, -h % 64), (0, -w % 64), (0, 0)), mode="edge")).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        y = codec.model.g_a(x.float() / 255)[0].double()
+    assert torch.max(torch.abs(y_hat.double() - y)) <= 0.5 + 1e-3
+    assert cond.shape == (1, 24, y.shape[1], y.shape[2])
+    out = codec.decode_tile(blob, h, w)
+    assert out.shape == crop.shape and out.dtype == np.uint8
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1, 200), (37, 5)])
+def test_tiny_and_thin_tiles_round_trip(codec, photo, shape):
+    tile = photo[:shape[0], :shape[1]].copy()
+    assert np.isfinite(clc.retrieval_features(torch.from_numpy(tile).permute(2, 0, 1)[None] / 255.0)).all()
+    out = codec.decode_tile(codec.encode_tile(tile), *shape)
+    assert out.shape == tile.shape
+
+
+def test_other_references_change_the_entropy_parameters(codec, crop):
+    z = np.random.default_rng(0).integers(-3, 4, size=(16, 2, 3))
+    a = codec.entropy_params(z, np.array([0, 1]))
+    b = codec.entropy_params(z, np.array([2, 3]))
+    assert not np.array_equal(a[1], b[1])
+
+
+def test_an_untrained_conditioner_is_exactly_the_base_codec(photo):
+    torch.manual_seed(1)
+    model = clc.ClcNet(N=16, M=24, A=8).eval()
+    base = hyperprior.build("mbt2018-mean", 1).__class__(N=16, M=24).eval()
+    base.load_state_dict({k: v for k, v in model.state_dict().items() if k in base.state_dict()})
+    x = torch.rand(1, 3, 64, 64)
+    refs = torch.randn(1, 2, 24, 4, 4)
+    torch.manual_seed(2)
+    a = model(x, refs)
+    torch.manual_seed(2)
+    b = base(x)
+    torch.testing.assert_close(a["x_hat"], b["x_hat"])
+
+
+def test_bytes_and_parameters_do_not_depend_on_threads_or_input_precision(codec, crop):
+    threads = torch.get_num_threads()
+    z = np.random.default_rng(1).integers(-6, 7, size=(16, 3, 4))
+    try:
+        out = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            out.append((codec.encode_tile(crop), codec.entropy_params(z, np.array([1, 3]))))
+    finally:
+        torch.set_num_threads(threads)
+    assert out[0][0] == out[1][0]
+    np.testing.assert_array_equal(out[0][1][0], out[1][1][0])
+    np.testing.assert_array_equal(out[0][1][1], out[1][1][1])
+    # the reference path is float64 on the CPU whatever the model's device and precision
+    assert all(p.dtype == torch.float64 and p.device.type == "cpu" for p in codec.cond64.parameters())
+    assert codec.refs64.dtype == torch.float64
+
+
+def test_float32_and_float64_encoders_write_the_same_bytes_and_read_each_other(codec, crop):
+    import copy
+    model64 = copy.deepcopy(codec.model).double()
+    codec64 = clc.ClcCodec(model64, codec.z_tables, codec.dictionary, torch.device("cpu"), 1024, refs=2)
+    h, w, _ = crop.shape
+    a, b = codec.encode_tile(crop), codec64.encode_tile(crop)
+    assert a == b
+    torch.testing.assert_close(codec.decode_latent(b, h, w)[0], codec64.decode_latent(a, h, w)[0], rtol=0, atol=0)
+    assert np.abs(codec.decode_tile(a, h, w).astype(int) - codec64.decode_tile(a, h, w)).max() <= 1
+
+
+def test_retrieval_never_picks_a_reference_from_the_crops_own_photo():
+    d = {"centroids": torch.tensor([[0.0, 0.0], [1.0, 0.0], [5.0, 5.0]])}
+    p = torch.tensor([[0.1, 0.0], [0.1, 0.0]])
+    assert clc.nearest(p, d["centroids"], 2).tolist() == [[0, 1], [0, 1]]
+    exclude = torch.tensor([[True, False, False], [False, False, False]])
+    assert clc.nearest(p, d["centroids"], 2, exclude).tolist() == [[1, 2], [0, 1]]
+
+
+def test_train_a_few_steps_then_export_with_a_dictionary(tmp_path, photo, monkeypatch):
+    from lcodec.models import registry
+    from lcodec.train import export, hyperprior_train
+    for i in range(2):
+        Image.fromarray(photo[i * 100:i * 100 + 160, :200]).save(tmp_path / f"img{i}.png")
+    small = dict(registry.MODELS["clc"], arch={"N": 16, "M": 24, "A": 8, "R": 2, "entries": 3})
+    monkeypatch.setitem(registry.MODELS, "clc", small)
+    monkeypatch.setattr(clc, "REF_SIZE", 64)
+    monkeypatch.setattr(hyperprior_train, "DICTIONARY_CROPS", 30)
+    torch.set_num_threads(1)
+    rec, state = hyperprior_train.run("clc", 1, tmp_path, tmp_path, minutes=0.05, resume=False, device="cpu",
+                                      run_dir=tmp_path / "run", batch=2, crop=64, val_every=10 ** 6)
+    assert state.step > 0 and np.isfinite(rec["val_psnr"]) and rec["val_bpp_est"] > 0
+    half, tables, dictionary = export.shipped_state("clc", 1, tmp_path / "run", tmp_path)
+    assert half["cond.query.weight"].dtype == torch.float16
+    d = clc.load_dictionary_bytes(dictionary)
+    assert d["latents"].shape == (3, 24, 4, 4) and d["latents"].dtype == torch.int16
+
+
+def test_installed_clc_files_name_their_dictionary_and_refuse_another(crop):
+    """The shipped model: the header (format 1.1) carries the dictionary's sha256; a file that
+    names another dictionary is refused by name, not decoded with the wrong references."""
+    import lcodec
+    from lcodec.errors import ModelError
+    from lcodec.formats import container
+    from lcodec.models import registry
+    entry = registry.weights_entry("clc", 2)
+    blob = lcodec.encode(crop[:40, :60], model="clc", quality=2, device="cpu")
+    c = container.read(blob)
+    assert c.minor == 1 and c.header["dictionary_sha256"] == entry["dictionary_sha256"]
+    assert lcodec.decode(blob, device="cpu").shape == (40, 60, 3)
+    other = {k: v for k, v in dict(c.header, dictionary_sha256="0" * 64).items() if k != "format"}
+    with pytest.raises(ModelError, match="reference dictionary 000000000000"):
+        lcodec.decode(container.write(other, [c.tiles[0]]), device="cpu")
+    without = {k: v for k, v in c.header.items() if k not in ("format", "dictionary_sha256")}
+    with pytest.raises(ModelError, match="reference dictionary None"):
+        lcodec.decode(container.write(without, [c.tiles[0]]), device="cpu")
