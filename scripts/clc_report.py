@@ -31,10 +31,11 @@ def worker(model, quality, folder):
     from lcodec.io.images import read_image
     from lcodec.train.data import image_files
     rows = []
+    codec = api.get_codec(model, quality, "cpu")
+    warm = np.zeros((64, 64, 3), np.uint8)
+    lcodec.decode(lcodec.encode(warm, model=model, quality=quality, device="cpu"), device="cpu")  # not timed
     for path in image_files(folder):
         pixels, _ = read_image(path)
-        codec = api.get_codec(model, quality, "cpu")
-        lcodec.encode(pixels[:64, :64], model=model, quality=quality, device="cpu")  # warm-up
         t = time.perf_counter()
         blob = lcodec.encode(pixels, model=model, quality=quality, device="cpu")
         enc_s = time.perf_counter() - t
@@ -71,10 +72,7 @@ def nearest_far(codec, pixels):
     """The R dictionary entries farthest from the tile (the ablation of retrieval)."""
     import numpy as np
     import torch
-    from lcodec.models import clc
-    x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None].double() / 255
-    p = clc.project(clc.retrieval_features(x), codec.dictionary)
-    d = torch.cdist(p, codec.dictionary["centroids"])[0]
+    d = torch.cdist(codec.projected(pixels), codec.dictionary["centroids"])[0]
     return torch.argsort(d, descending=True, stable=True)[:codec.refs].numpy().astype(np.int64)
 
 

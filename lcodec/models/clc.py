@@ -209,10 +209,14 @@ class ClcCodec(HyperpriorCodec):
         dictionary = load_dictionary(verified_path(entry, "dictionary_file"))
         return cls(model, tables, dictionary, device, model_spec(name)["tile"], model_arch(name, quality)["R"], entry)
 
-    def retrieve(self, pixels):
+    def projected(self, pixels):
+        """A tile's (H x W x 3 uint8) retrieval features in the dictionary's PCA space, 1 x dims."""
         x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None].double() / 255
-        p = project(retrieval_features(x), self.dictionary)
-        return nearest(p, self.dictionary["centroids"], self.refs)[0].numpy().astype(np.int64)
+        return project(retrieval_features(x), self.dictionary)
+
+    def retrieve(self, pixels):
+        """The ids of the tile's R nearest entries (ties to the lower id)."""
+        return nearest(self.projected(pixels), self.dictionary["centroids"], self.refs)[0].numpy().astype(np.int64)
 
     def side_encode(self, enc, pixels):
         ids = self.retrieve(pixels)
