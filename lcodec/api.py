@@ -12,6 +12,7 @@ from .models import registry
 
 DEFAULT_QUALITY = {"walloc-rgb": 2, "walloc-stereo": 2}
 DEFAULT_MODEL = {"image": "walloc-rgb", "audio": "walloc-stereo"}
+CONCEALING = ("vqgan",)   # models whose decoder can fill lost tiles (decode --conceal)
 _codecs = {}
 
 
@@ -46,6 +47,9 @@ def get_codec(name, quality, device="cpu"):
         elif spec["family"] == "clc":
             from .models.clc import ClcCodec
             _codecs[key] = ClcCodec.load(name, quality, dev)
+        elif spec["family"] == "vqgan":
+            from .models.vqgan import VqganCodec
+            _codecs[key] = VqganCodec.load(name, quality, dev)
         elif spec["family"] == "hyperprior":
             from .models.hyperprior import HyperpriorCodec
             _codecs[key] = HyperpriorCodec.load(name, quality, dev)
@@ -115,7 +119,10 @@ def encode(src, model=None, quality=None, device="auto", notes=None, rate=None):
     from .codec.tiling import tile_grid
     h, w, _ = pixels.shape
     grid = tile_grid(h, w, codec.tile)
-    payloads = [codec.encode_tile(pixels[y:y + th, x:x + tw]) for y, x, th, tw in grid]
+    if hasattr(codec, "encode_image"):   # whole-image codecs (vqgan) still emit one payload per tile
+        payloads = codec.encode_image(pixels)
+    else:
+        payloads = [codec.encode_tile(pixels[y:y + th, x:x + tw]) for y, x, th, tw in grid]
     e = codec.entry
     header = {"modality": "image", "width": w, "height": h, "channels": 3, "dtype": "uint8",
               "model": model, "model_version": e["version"], "quality": quality,
@@ -153,6 +160,7 @@ class LcfFile:
     def __init__(self, data, tolerate_damage=False):
         self.container = container.read(data, tolerate_damage)
         self.header = self.container.header
+        self.concealed, self.concealed_tiles = 0, []   # what the last decode(conceal=True) filled
 
     def info(self):
         h = self.header
@@ -213,6 +221,8 @@ class LcfFile:
         if codec.tile != self.header["tile_size"]:
             raise FormatError("header tile size does not match the model")
         grid = tile_grid(self.header["height"], self.header["width"], codec.tile)
+        if len(grid) != self.header["tiles"]:
+            raise FormatError(f"header says {self.header['tiles']} tiles, its image size makes {len(grid)}")
         return codec, grid
 
     def latents(self, device="cpu", tile=0):
@@ -256,8 +266,14 @@ class LcfFile:
             raise LcodecError("this is an image file: use decode()")
         return audio_codec.decode_chunks(self.header, self._tile, self.codec(device))
 
-    def decode(self, device="auto"):
-        """Image: H x W x 3 uint8. Audio: frames x channels float32 at header['sample_rate']."""
+    def decode(self, device="auto", conceal=False):
+        """Image: H x W x 3 uint8. Audio: frames x channels float32 at header['sample_rate'].
+        conceal: fill the indices of damaged tiles (open with tolerate_damage) with a model's
+        restorer instead of failing; self.concealed (indices) and self.concealed_tiles then say
+        what was filled."""
+        if conceal and self.container.damaged and self.header["model"] not in CONCEALING:
+            raise LcodecError(f"{self.header['model']} cannot conceal damaged tiles "
+                              f"({', '.join(CONCEALING)} can); tile {self.container.damaged[0]} is damaged")
         if self.header["modality"] == "audio":
             from .audio_codec import MAX_ARRAY_SAMPLES
             if self.header["frames"] * self.header["channels"] > MAX_ARRAY_SAMPLES:
@@ -266,15 +282,20 @@ class LcfFile:
             chunks = list(self.decode_chunks(device))
             return np.concatenate(chunks) if chunks else np.zeros((0, self.header["channels"]), np.float32)
         codec, grid = self._tiles(device)
+        if hasattr(codec, "decode_image"):   # whole-image decoding (vqgan)
+            pixels, self.concealed, self.concealed_tiles = codec.decode_image(
+                self.container.tiles, self.header["height"], self.header["width"], conceal)
+            return pixels
         out = np.empty((self.header["height"], self.header["width"], 3), dtype=np.uint8)
         for i, (y, x, th, tw) in enumerate(grid):
             out[y:y + th, x:x + tw] = codec.decode_tile(self._tile(i), th, tw)
         return out
 
 
-def open(src):  # noqa: A001 - the documented library name
-    """Parse an .lcf file (path or bytes); raises FormatError on any defect."""
-    return LcfFile(_read_bytes(src))
+def open(src, tolerate_damage=False):  # noqa: A001 - the documented library name
+    """Parse an .lcf file (path or bytes); raises FormatError on any defect, except (with
+    tolerate_damage) tiles whose CRC fails: those are listed in .container.damaged."""
+    return LcfFile(_read_bytes(src), tolerate_damage)
 
 
 def decode(src, device="auto"):

@@ -16,8 +16,8 @@ from lcodec.errors import LcodecError
 from .conftest import GOLDEN
 
 GOLDEN_FILES = [(GOLDEN / "walloc-rgb-q2.lcf").read_bytes(), (GOLDEN / "walloc-stereo-q2.lcf").read_bytes(),
-                (GOLDEN / "clc-q1.lcf").read_bytes()]
-IMAGE_TAIL = {0: 0, 2: 33}   # bytes after the image fields in the HEAD (1.1: dictionary count + sha256)
+                (GOLDEN / "clc-q1.lcf").read_bytes(), (GOLDEN / "vqgan-q1.lcf").read_bytes()]
+IMAGE_TAIL = {0: 0, 2: 33, 3: 0}   # bytes after the image fields in the HEAD (1.1: dictionary count + sha256)
 EXAMPLES = int(os.environ.get("LCODEC_FUZZ_EXAMPLES", "120"))
 
 

@@ -45,6 +45,9 @@ def _timed(fn, *args):
     return out, time.perf_counter() - t
 
 
+SHEET_FILES = 4
+
+
 def run(folder, out_dir, models=(), anchor_names=None, device="auto", limit=None):
     import torch
     from tqdm import tqdm
@@ -59,10 +62,12 @@ def run(folder, out_dir, models=(), anchor_names=None, device="auto", limit=None
     jobs += [("anchor", a, q) for a in anchor_names for q in anchors.QUALITIES[a]]
     dev = str(api._device(device))
     rows, warmed = [], set()
+    sheet = []      # VQGAN beside the anchors at their lowest settings (first SHEET_FILES files)
     bar = tqdm(total=len(files) * len(jobs), unit="enc", desc="bench", dynamic_ncols=True)
     for path in files:
         pixels, _ = read_image(path)
         h, w, _ = pixels.shape
+        shown = [("original", pixels)]
         for kind, codec, q in jobs:
             if (codec, q) not in warmed:  # warm-up (model load, first-call costs): not timed
                 _encode(kind, codec, q, pixels, dev)
@@ -75,10 +80,19 @@ def run(folder, out_dir, models=(), anchor_names=None, device="auto", limit=None
                    "psnr": metrics.psnr(pixels, rec), "ms_ssim": metrics.ms_ssim(pixels, rec),
                    "encode_s": enc_s, "decode_s": dec_s}
             rows.append(row)
+            if codec == "vqgan" or (kind == "anchor" and q == anchors.QUALITIES[codec][0] and codec != "webp"):
+                shown.append((f"{codec} {'q' if kind != 'anchor' else 'quality '}{q}: {row['bpp']:.3f} bpp, "
+                              f"MS-SSIM {row['ms_ssim']:.3f}", rec))
             if kind == "learned" and codec.startswith("walloc"):
                 rows.append(_mosaic_row(row, blob, dev))
             bar.update()
+        if len(sheet) < SHEET_FILES and any(label.startswith("vqgan") for label, _ in shown):
+            sheet.append((path.name, shown))
     bar.close()
+    if sheet:
+        from .sheet import comparison_sheet
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        comparison_sheet(sheet, Path(out_dir) / "vqgan_sheet.png")
     env = {"device": dev, "torch_threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
            "files": len(files), "folder": str(folder), "date": time.strftime("%Y-%m-%d %H:%M")}
     write_report(Path(out_dir), rows, env)
@@ -266,7 +280,8 @@ def plot(cv, kinds, path, env):
         ax.set_xlabel("bits per pixel")
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
-        ax.set_xlim(0, 2.0)
+        ax.set_xscale("log")     # VQGAN's < 0.05 bpp and WaLLoC's ~2 bpp on one axis
+        ax.set_xlim(0.01, 4.0)
         ax.legend(fontsize=8)
     fig.suptitle(f"lcodec bench: {env['folder']} ({env['files']} images, mean per image)")
     fig.tight_layout()

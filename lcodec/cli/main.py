@@ -100,15 +100,19 @@ def encode(input, output, model, quality, device, force, jobs, engine):
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Worker processes (folder input).")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Folder input: local processes, or Ray Data (RAY_ADDRESS, or a local Ray with --jobs CPUs).")
-def decode(input, output, device, force, jobs, engine):
+@click.option("--conceal", is_flag=True,
+              help="Fill the indices of damaged tiles (CRC failure) with the model's restorer instead of failing (vqgan).")
+def decode(input, output, device, force, jobs, engine, conceal):
     """Decode an .lcf file (or a folder of them) to an image or audio file."""
     import io
     from PIL import Image
     from .. import api
     if Path(input).is_dir():
+        if conceal:
+            raise LcodecError("--conceal decodes one file at a time")
         return _batch(input, output, "decode", jobs, force, device=str(api._device(device)), engine=engine)
     src = _input_file(input)
-    lcf = api.open(src)
+    lcf = api.open(src, tolerate_damage=conceal)
     if lcf.header["modality"] == "audio":
         return _decode_audio(lcf, src, output, device, force)
     out = Path(output) if output else src.with_suffix(".png")
@@ -118,12 +122,17 @@ def decode(input, output, device, force, jobs, engine):
     if out.exists() and not force:
         raise LcodecError(f"{out}: already exists (use --force to overwrite)")
     t = time.time()
-    pixels = lcf.decode(device=device)
+    pixels = lcf.decode(device=device, conceal=conceal)
     dt = time.time() - t
     buf = io.BytesIO()
     Image.fromarray(pixels, "RGB").save(buf, format=fmt)
     api.write_atomic(out, buf.getvalue(), force=force)
-    click.echo(f"{src} -> {out}: {pixels.shape[1]}x{pixels.shape[0]}, {dt:.2f} s")
+    done = f"{src} -> {out}: {pixels.shape[1]}x{pixels.shape[0]}, {dt:.2f} s"
+    if conceal:
+        lost = lcf.concealed_tiles
+        done += (f", concealed {lcf.concealed} indices of {len(lost)} damaged tile(s) {lost}" if lost
+                 else ", no damaged tiles")
+    click.echo(done)
 
 
 def _decode_audio(lcf, src, output, device, force):

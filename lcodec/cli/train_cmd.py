@@ -27,10 +27,12 @@ import click
 @click.option("--step-scale", type=float, default=1.0, show_default=True,
               help="Multiply the quantization step after initialisation (with --init: a lower rate).")
 @click.option("--freeze-encoder", is_flag=True, help="Train the decoder only (the latents stay as they are).")
+@click.option("--stage", type=click.Choice(["autoencoder", "codebook", "restorer"]), default=None,
+              help="vqgan: what to train [default: codebook when --init-from has a larger codebook, else autoencoder].")
 @click.option("--export", "export_version", type=int, default=None,
               help="After training, export fp16 weights + frozen tables as this model version.")
 def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_dir, batch, crop, lr,
-              no_pca, init_shipped, init_from, threads, lmbda, step_scale, freeze_encoder, export_version):
+              no_pca, init_shipped, init_from, threads, lmbda, step_scale, freeze_encoder, stage, export_version):
     """Train MODEL at quality -q on a folder of data, for --minutes of wall time."""
     import sys
     import torch
@@ -52,6 +54,10 @@ def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_di
         raise InputError("--no-pca, --step-scale and --freeze-encoder are WaLLoC options")
     else:
         extra = {}
+    if spec["family"] == "vqgan":
+        extra["stage"] = stage
+    elif stage:
+        raise InputError("--stage is a vqgan option")
     if init_from and (init_shipped or spec["family"] == "walloc"):
         raise InputError("--init-from is for mgm, the hyperpriors and clc, without --init")
     from pathlib import Path

@@ -57,6 +57,19 @@ MODELS = {
         "arch": {"N": 96, "C": 128},
         "tile": 1024,
     },
+    "vqgan": {
+        "modality": "image",
+        "family": "vqgan",
+        "description": "VQGAN extreme: f=16 VQ autoencoder, k-means codebooks 1024/256/64, static priors, index restorer",
+        # K: codewords; one index per 16 x 16 block, so the fixed-length bound is log2(K)/256 bpp
+        "qualities": {
+            1: {"K": 64, "note": "K=64 (k-means), bound 0.023 bpp"},
+            2: {"K": 256, "note": "K=256 (k-means), bound 0.031 bpp"},
+            3: {"K": 1024, "note": "K=1024 (base), bound 0.039 bpp"},
+        },
+        "arch": {},
+        "tile": 256,   # a tile holds the indices of 256 x 256 px; the decoder sees the whole map
+    },
     "bmshj2018-hyperprior": {
         "modality": "image",
         "family": "hyperprior",
@@ -121,7 +134,7 @@ def model_arch(name, quality):
     """Constructor arguments of the model for (name, quality): the model's arch, plus the
     fields a quality sets for itself (WaLLoC's latent width and bits, MGM's codebooks)."""
     spec, q = model_spec(name), quality_spec(name, quality)
-    return {**spec["arch"], **{k: q[k] for k in ("latent", "bits", "m1", "k1", "m2", "k2") if k in q}}
+    return {**spec["arch"], **{k: q[k] for k in ("latent", "bits", "m1", "k1", "m2", "k2", "K") if k in q}}
 
 
 def load_index():

@@ -19,8 +19,12 @@ def to_float(state):
 
 
 def load_state(path):
-    """fp16 shipped weights (weights_only load: no pickle) -> float32 state dict."""
-    return to_float(torch.load(path, map_location="cpu", weights_only=True))
+    """fp16 shipped weights, or a training run's checkpoint (its codec's weights), loaded
+    without pickle -> float32 state dict."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state.get("model"), dict):   # a run's last.pt: {"model": {"codec.<name>": ...}, ...}
+        state = {k[len("codec."):]: v for k, v in state["model"].items() if k.startswith("codec.")}
+    return to_float(state)
 
 
 def load_matching(model, state):

@@ -12,6 +12,8 @@ def trainer(name):
         from . import hyperprior_train as module
     elif family == "mgm":
         from . import mgm_train as module
+    elif family == "vqgan":
+        from . import vqgan_train as module
     else:
         from ..errors import ModelError
         raise ModelError(f"training for {name} is not available in this version")

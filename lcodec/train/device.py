@@ -6,7 +6,7 @@ On the device (scripts/device_run.sh wraps this with the carried wheels and data
         --data-root .data --out $OUT
 
 fine-tunes each MODEL:QUALITY:MINUTES from its shipped weights (or trains it from scratch if
-none ship; any trainable family: walloc-*, mgm, bmshj2018-hyperprior), writes
+none ship; any trainable family: walloc-*, mgm, vqgan, the hyperpriors and clc), writes
 fp16 weights + frozen tables + one records.json to $OUT (2 files per model, < 16 MiB each), and
 checks that files encoded on the GPU decode to the same symbols on the CPU and the GPU, and
 whether they are byte-identical to CPU-encoded ones (device_check.json). Back here:

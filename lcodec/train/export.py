@@ -175,6 +175,18 @@ def clc_fp16(name, quality, run_dir):
     return half, hyperprior.fit_z_tables(model), clc.dictionary_bytes(dict(built, latents=latents))
 
 
+def vqgan_fp16(name, quality, run_dir, data_dir):
+    """VQGAN's last checkpoint rounded to fp16, and its static context tables fitted on the
+    index maps of the whole training images and their mirror images (the encoder's own path)."""
+    from ..models import vqgan
+    model = load_checkpoint(vqgan.build(name, quality), run_dir)
+    half = to_fp16(model)
+    model.eval()
+    maps = [vqgan.image_indices(model, t.permute(1, 2, 0).numpy())   # each photo and its mirror image
+            for img in data.load_images(data_dir) for t in (img, img.flip(-1))]
+    return half, vqgan.fit_tables(maps, model.quantizer.codes().detach(), registry.model_spec(name)["tile"])
+
+
 def shipped_state(name, quality, run_dir, data_dir):
     """(fp16 state dict, frozen tables, dictionary bytes or None) of a run's last checkpoint,
     for any model family."""
@@ -185,6 +197,8 @@ def shipped_state(name, quality, run_dir, data_dir):
         return (*hyperprior_fp16(name, quality, run_dir), None)
     if family == "mgm":
         return (*mgm_fp16(name, quality, run_dir, data_dir), None)
+    if family == "vqgan":
+        return (*vqgan_fp16(name, quality, run_dir, data_dir), None)
     model, half = fp16_model(name, quality, run_dir)
     return half, fit_tables(model, name, data_dir), None
 
