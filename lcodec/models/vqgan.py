@@ -10,9 +10,10 @@ sphere (l2-normalised, as ViT-VQGAN does), which keeps a small codebook well use
 
 The index map is coded under static tables (not the uniform distribution of the published
 code), one per context: the clusters of the codewords above and to the left (within a tile,
-so every tile decodes alone), decoded diagonal by diagonal. A small bidirectional transformer (Restorer) predicts
-indices from their neighbours: it fills the indices of damaged tiles (`decode --conceal`). It
-works on code vectors, not on one codebook's ids, so the same restorer serves every rate.
+so every tile decodes alone), decoded diagonal by diagonal. A small bidirectional transformer
+(Restorer) predicts indices from their neighbours: it fills the indices of damaged tiles
+(`decode --conceal`). It works on code vectors, not on one codebook's ids, so the same
+restorer serves every rate.
 
 Coding geometry: a container tile holds the indices of a 256 x 256 pixel block (16 x 16
 indices), but the decoder runs on the whole index map (in overlapping windows), so tiles
@@ -200,7 +201,7 @@ def windowed(fn, x, scale, core, margin):
 @torch.no_grad()
 def image_indices(model, pixels, device="cpu"):
     """H x W x 3 uint8 -> ceil(H/16) x ceil(W/16) int64 index map (edge-padded image, encoder
-    run in windows of 512 px with 128 px of context)."""
+    run in windows of 1024 px with 256 px of context)."""
     x = torch.from_numpy(pad_to(pixels, FACTOR)).permute(2, 0, 1)[None].to(device).float() / 255.0
     z = windowed(model.encode_latents, x, 1 / FACTOR, CORE * FACTOR, 2 * MARGIN * FACTOR)
     return model.quantizer.indices(z)[0].cpu().numpy()
