@@ -22,3 +22,10 @@ def photo():
 def crop(photo):
     """A small real crop with an odd size (exercises padding)."""
     return np.ascontiguousarray(photo[100:197, 200:331])
+
+
+def save_crops(photo, folder, height, width, count=2):
+    """A tiny training set: `count` crops of the example photo, 100 px apart, as PNGs in folder."""
+    from PIL import Image
+    for i in range(count):
+        Image.fromarray(photo[i * 100:i * 100 + height, :width]).save(folder / f"img{i}.png")

@@ -3,12 +3,12 @@ photo (so these tests do not depend on shipped weights), and its training loop."
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from lcodec.models import clc, hyperprior
 from lcodec.models.state import to_fp16
 
 from . import test_hyperprior
+from .conftest import save_crops
 
 # the hyperprior's damaged-tile test, run here on this module's CLC codec (damaged ids included)
 test_damaged_payloads_give_format_errors_or_images = test_hyperprior.test_damaged_payloads_give_format_errors_or_images
@@ -121,8 +121,7 @@ def test_retrieval_never_picks_a_reference_from_the_crops_own_photo():
 def test_train_a_few_steps_then_export_with_a_dictionary(tmp_path, photo, monkeypatch):
     from lcodec.models import registry
     from lcodec.train import export, hyperprior_train
-    for i in range(2):
-        Image.fromarray(photo[i * 100:i * 100 + 160, :200]).save(tmp_path / f"img{i}.png")
+    save_crops(photo, tmp_path, 160, 200)
     small = dict(registry.MODELS["clc"], arch={"N": 16, "M": 24, "A": 8, "R": 2, "entries": 3})
     monkeypatch.setitem(registry.MODELS, "clc", small)
     monkeypatch.setattr(clc, "REF_SIZE", 64)

@@ -3,11 +3,12 @@ models, so these tests do not depend on shipped weights) and their training loop
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from lcodec.errors import FormatError
 from lcodec.models import hyperprior
 from lcodec.models.state import to_fp16
+
+from .conftest import save_crops
 
 
 def small_codec(means):
@@ -100,8 +101,7 @@ def test_damaged_payloads_give_format_errors_or_images(codec, crop):
 @pytest.mark.parametrize("name", ["bmshj2018-hyperprior", "mbt2018-mean"])
 def test_train_a_few_steps_then_export_tables(tmp_path, photo, name):
     from lcodec.train import export, hyperprior_train
-    for i in range(2):
-        Image.fromarray(photo[i * 100:i * 100 + 160, :200]).save(tmp_path / f"img{i}.png")
+    save_crops(photo, tmp_path, 160, 200)
     torch.set_num_threads(1)
     rec, state = hyperprior_train.run(name, 1, tmp_path, tmp_path, minutes=0.05, resume=False,
                                       device="cpu", run_dir=tmp_path / "run", batch=1, crop=64, val_every=10**6)

@@ -3,10 +3,11 @@ the shipped weights)."""
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from lcodec.errors import FormatError
 from lcodec.models import mgm
+
+from .conftest import save_crops
 
 
 @pytest.fixture(scope="module")
@@ -115,8 +116,7 @@ def test_tables_follow_the_index_frequencies(model):
 
 def test_train_a_few_steps_then_export(tmp_path, photo):
     from lcodec.train import export, mgm_train
-    for i in range(2):
-        Image.fromarray(photo[i * 100:i * 100 + 160, :200]).save(tmp_path / f"img{i}.png")
+    save_crops(photo, tmp_path, 160, 200)
     torch.set_num_threads(1)
     rec, state = mgm_train.run("mgm", 1, tmp_path, tmp_path, minutes=0.05, resume=False, device="cpu",
                                run_dir=tmp_path / "run", batch=2, crop=64, val_every=10**6)

@@ -7,6 +7,8 @@ from lcodec.errors import FormatError
 from lcodec.models import vqgan
 from lcodec.models.state import to_fp16
 
+from .conftest import save_crops
+
 
 @pytest.fixture(scope="module")
 def model():
@@ -131,8 +133,7 @@ def test_restorer_masks_hide_the_centre_tile_or_random_positions():
 
 def test_all_three_stages_train_a_few_steps_then_export(tmp_path, photo):
     from lcodec.train import export, vqgan_train
-    for i in range(2):
-        Image.fromarray(photo[i * 100:i * 100 + 400, :420]).save(tmp_path / f"img{i}.png")
+    save_crops(photo, tmp_path, 400, 420)
     torch.set_num_threads(1)
     rec, state = vqgan_train.run("vqgan", 3, tmp_path, tmp_path, minutes=0.03, resume=False, device="cpu",
                                  run_dir=tmp_path / "ae", batch=1, crop=192, val_every=10**6)
@@ -209,7 +210,7 @@ def test_decode_conceal_fills_a_damaged_tile_and_says_so(tmp_path, photo):
     idx = codec.index_map(lcodec.open(blob).container.tiles, 300, 530)[0]
     common = idx.copy()
     common[:16, 16:32] = np.bincount(idx.ravel()).argmax()                # the same tile, filled blindly
-    blind = (vqgan.decode_indices(codec.model, common) * 255).round().byte().permute(1, 2, 0).numpy()[:300, :530]
+    blind = vqgan.decode_pixels(codec.model, common, 300, 530)
     assert filled.shape == img.shape and msssim(clean, filled) > msssim(clean, blind) + 0.02
     keep = np.ones(img.shape[:2], bool)
     keep[:256 + 128, 256 - 128:512 + 128] = False      # tile 1 and the decoder's reach: only there it differs

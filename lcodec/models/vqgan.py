@@ -30,6 +30,7 @@ from ..codec.coder import Decoder as SymbolDecoder
 from ..codec.coder import Encoder as SymbolEncoder
 from ..codec.tables import TableSet
 from ..errors import FormatError
+from .mgm import ResBlock   # the same residual block as MGM's
 from .registry import model_arch, model_spec
 from .state import load_installed
 
@@ -39,15 +40,6 @@ WINDOW = 24            # restorer window (indices): a 16 x 16 tile plus a 4-inde
 CLUSTERS = 16          # codeword clusters that make the coding contexts (above x left)
 ALPHA_PER_CODEWORD = 0.25   # smoothing of each context's table toward the unconditional one
 CORE, MARGIN = 64, 8   # decoder windows of CORE x CORE indices with MARGIN indices of context (> its reach)
-
-
-class ResBlock(nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.body = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(c, c, 3, padding=1))
-
-    def forward(self, x):
-        return x + self.body(x)
 
 
 def _down(cin, cout):
@@ -199,12 +191,16 @@ def windowed(fn, x, scale, core, margin):
 
 
 @torch.no_grad()
-def image_indices(model, pixels, device="cpu"):
-    """H x W x 3 uint8 -> ceil(H/16) x ceil(W/16) int64 index map (edge-padded image, encoder
-    run in windows of 1024 px with 256 px of context)."""
+def image_latents(model, pixels, device="cpu"):
+    """H x W x 3 uint8 -> 1 x EMBED x ceil(H/16) x ceil(W/16) normalised latents (edge-padded
+    image, encoder run in windows of 1024 px with 256 px of context)."""
     x = torch.from_numpy(pad_to(pixels, FACTOR)).permute(2, 0, 1)[None].to(device).float() / 255.0
-    z = windowed(model.encode_latents, x, 1 / FACTOR, CORE * FACTOR, 2 * MARGIN * FACTOR)
-    return model.quantizer.indices(z)[0].cpu().numpy()
+    return windowed(model.encode_latents, x, 1 / FACTOR, CORE * FACTOR, 2 * MARGIN * FACTOR)
+
+
+def image_indices(model, pixels, device="cpu"):
+    """H x W x 3 uint8 -> ceil(H/16) x ceil(W/16) int64 index map."""
+    return model.quantizer.indices(image_latents(model, pixels, device))[0].cpu().numpy()
 
 
 @torch.no_grad()
@@ -212,6 +208,12 @@ def decode_indices(model, idx, device="cpu"):
     """Index map -> 3 x 16h x 16w float image in [0, 1] (decoder in windows)."""
     q = model.quantizer.lookup(torch.from_numpy(idx)[None].to(device))
     return windowed(model.decode_codes, q, FACTOR, CORE, MARGIN)[0].clamp(0, 1)
+
+
+def decode_pixels(model, idx, h, w, device="cpu"):
+    """Index map -> the h x w x 3 uint8 image it decodes to."""
+    x = torch.round(decode_indices(model, idx, device) * 255.0).to(torch.uint8)
+    return x.permute(1, 2, 0).cpu().numpy()[:h, :w]
 
 
 @torch.no_grad()
@@ -396,9 +398,7 @@ class VqganCodec:
             raise FormatError(f"{filled} of {idx.size} indices lost: too many to conceal")
         if filled:
             idx = restore(self.model, idx, lost, self.device)
-        x = decode_indices(self.model, idx, self.device)
-        x = torch.round(x * 255.0).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
-        return x[:h, :w], filled, lost_tiles
+        return decode_pixels(self.model, idx, h, w, self.device), filled, lost_tiles
 
     def latents(self, payload, h, w):
         """One tile's code vectors (EMBED x ceil(h/16) x ceil(w/16)): no network runs."""

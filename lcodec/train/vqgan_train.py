@@ -177,14 +177,8 @@ def evaluate(model, val, device):
 def latent_maps(model, images, device):
     """Normalised latents of every training photo and of its mirror image (the whole photo,
     windowed as the encoder runs on real files)."""
-    maps = []
-    for img in images:
-        for t in (img, img.flip(-1)):
-            arr = t.permute(1, 2, 0).numpy()
-            x = torch.from_numpy(vqgan.pad_to(arr, vqgan.FACTOR)).permute(2, 0, 1)[None].float().to(device) / 255
-            maps.append(vqgan.windowed(model.encode_latents, x, 1 / vqgan.FACTOR,
-                                       vqgan.CORE * vqgan.FACTOR, 2 * vqgan.MARGIN * vqgan.FACTOR)[0])
-    return maps
+    return [vqgan.image_latents(model, t.permute(1, 2, 0).numpy(), device)[0]
+            for img in images for t in (img, img.flip(-1))]
 
 
 def masks(b, rng):
