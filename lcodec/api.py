@@ -104,31 +104,76 @@ def encode(src, model=None, quality=None, device="auto", notes=None, rate=None):
     quality = resolve_quality(model, quality)
     if modality == "audio":
         return _encode_audio(src, model, quality, device, rate)
+    pixels, conv = _read_pixels(src)
+    if notes is not None:
+        notes.extend(conv)
+    codec = get_codec(model, quality, device)
+    return _image_file(pixels, conv, model, quality, codec, _image_payloads(codec, [pixels])[0])
+
+
+def encode_images(sources, model, quality=None, device="auto", batch=16):
+    """Many images (paths or arrays) with one image model -> a list with, per source, its .lcf
+    bytes or the LcodecError it failed with. The tiles of all the images go through the
+    network together, `batch` of one shape at a time (GPU batching for folder jobs); every
+    file has the bytes that encode() gives it alone."""
+    spec = registry.model_spec(model)
+    if spec["modality"] != "image":
+        raise InputError(f"{model} is an {spec['modality']} model: encode_images takes images")
+    quality = resolve_quality(model, quality)
+    codec = get_codec(model, quality, device)
+    read = []
+    for src in sources:
+        try:
+            if not isinstance(src, np.ndarray) and input_modality(src) != "image":
+                raise InputError(f"{src}: {model} is an image model, but the input is audio")
+            read.append(_read_pixels(src))
+        except LcodecError as e:
+            read.append(e)
+    good = [r for r in read if not isinstance(r, LcodecError)]
+    payloads = iter(_image_payloads(codec, [pixels for pixels, _ in good], batch))
+    return [r if isinstance(r, LcodecError) else _image_file(*r, model, quality, codec, next(payloads))
+            for r in read]
+
+
+def _read_pixels(src):
+    """(H x W x 3 uint8 pixels, notes on conversions) of an image path or array, within limits."""
     from .io.images import check_array, read_image
     if isinstance(src, np.ndarray):
         pixels, conv = check_array(src), []
     else:
         pixels, conv = read_image(src)
         pixels = check_array(pixels)
-    if notes is not None:
-        notes.extend(conv)
     if max(pixels.shape[:2]) > container.MAX_SIDE:
         raise InputError(f"image of {pixels.shape[1]}x{pixels.shape[0]}: sides are limited to {container.MAX_SIDE} px")
-    codec = get_codec(model, quality, device)
-    from .codec.coder import CODER_NAME, coder_version
+    return pixels, conv
+
+
+def _image_payloads(codec, images, batch=16):
+    """Per image, its tile payloads in raster order. A codec with encode_tiles gets the tiles of
+    all the images in one call, so tiles of one shape share network passes."""
     from .codec.tiling import tile_grid
-    h, w, _ = pixels.shape
-    grid = tile_grid(h, w, codec.tile)
     if hasattr(codec, "encode_image"):   # whole-image codecs (vqgan) still emit one payload per tile
-        payloads = codec.encode_image(pixels)
-    else:
-        payloads = [codec.encode_tile(pixels[y:y + th, x:x + tw]) for y, x, th, tw in grid]
+        return [codec.encode_image(p) for p in images]
+    grids = [tile_grid(*p.shape[:2], codec.tile) for p in images]
+    tiles = [p[y:y + th, x:x + tw] for p, grid in zip(images, grids) for y, x, th, tw in grid]
+    coded = codec.encode_tiles(tiles, batch) if hasattr(codec, "encode_tiles") else \
+        [codec.encode_tile(t) for t in tiles]
+    out, start = [], 0
+    for grid in grids:
+        out.append(coded[start:start + len(grid)])
+        start += len(grid)
+    return out
+
+
+def _image_file(pixels, conv, model, quality, codec, payloads):
+    from .codec.coder import CODER_NAME, coder_version
+    h, w, _ = pixels.shape
     e = codec.entry
     header = {"modality": "image", "width": w, "height": h, "channels": 3, "dtype": "uint8",
               "model": model, "model_version": e["version"], "quality": quality,
               "weights_sha256": e["weights_sha256"], "tables_sha256": e["tables_sha256"],
               "coder": CODER_NAME, "coder_version": coder_version(),
-              "tile_size": codec.tile, "tiles": len(grid)}
+              "tile_size": codec.tile, "tiles": len(payloads)}
     if "dictionary_sha256" in e:   # CLC: the reference dictionary the ids in the tiles point into
         header["dictionary_sha256"] = e["dictionary_sha256"]
     return container.write(header, payloads, {"notes": conv} if conv else None)

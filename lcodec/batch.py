@@ -3,6 +3,7 @@ resume (finished outputs are skipped; outputs are written atomically, so none is
 a progress bar, and a summary in which one bad file never stops the batch. Images and audio
 may be mixed: without a model, each file gets its modality's default model; decoded images
 become .png, decoded audio .wav. The same job runs on Ray Data with engine="ray" (ray_engine.py)."""
+import itertools
 import os
 import time
 from dataclasses import dataclass, field
@@ -79,6 +80,41 @@ def _one(job):
     return (*_code(job), peak_rss_mib())
 
 
+def _many(jobs):
+    """_one's tuples for a chunk of files. Encoding, the chunk's images go through the network
+    together (api.encode_images: tiles of one shape share passes), the rest one by one."""
+    from . import api
+    images = [j for j in jobs if _worker["mode"] == "encode" and len(jobs) > 1
+              and j[0].suffix.lower() in IMAGE_SUFFIXES]
+    out = [_one(j) for j in jobs if j not in images]
+    if images:
+        model = _worker["model"] or api.DEFAULT_MODEL["image"]
+        try:
+            coded = api.encode_images([a for a, _ in images], model, _worker["quality"], _worker["device"],
+                                      batch=len(jobs))
+        except Exception:   # e.g. an audio model asked to code images: each file then says why
+            return out + [_one(j) for j in images]
+        out += [(*_write_encoded(job, data), peak_rss_mib()) for job, data in zip(images, coded)]
+    return out
+
+
+def _write_encoded(job, data):
+    from . import api
+    from .errors import LcodecError
+    src, dst = job
+    if isinstance(data, LcodecError):
+        return str(src), _size(src), 0, 0, str(data)
+    try:
+        os.makedirs(dst.parent, exist_ok=True)
+        info = api.open(data).info()
+        api.write_atomic(dst, data, force=_worker["force"])
+        return str(src), os.path.getsize(src), len(data), info["width"] * info["height"], None
+    except LcodecError as e:
+        return str(src), _size(src), 0, 0, str(e)
+    except Exception as e:  # one bad file never stops the batch
+        return str(src), _size(src), 0, 0, f"{e.__class__.__name__}: {e}"
+
+
 def _code(job):
     from . import api
     from .errors import LcodecError
@@ -115,9 +151,11 @@ def _size(path):
         return 0
 
 
-def run(src, dst, mode, model=None, quality=None, device="cpu", jobs=1, force=False, echo=print, engine="local"):
+def run(src, dst, mode, model=None, quality=None, device="cpu", jobs=1, force=False, echo=print, engine="local",
+        batch_size=1):
     from tqdm import tqdm
     pairs = plan(src, dst, mode)
+    _remove_stale_temporaries(dst)
     s = Summary()
     todo = []
     for a, b in pairs:
@@ -129,27 +167,38 @@ def run(src, dst, mode, model=None, quality=None, device="cpu", jobs=1, force=Fa
         else:
             s.skipped += 1
     opts = {"mode": mode, "model": model, "quality": quality, "device": device, "force": force,
-            "threads": max(1, (os.cpu_count() or 1) // max(1, jobs))}
+            "threads": max(1, (os.cpu_count() or 1) // max(1, jobs)), "batch_size": batch_size}
     total = sum(a.stat().st_size for a, _ in todo)
     t = time.time()
     bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"{mode} {len(todo)} files", dynamic_ncols=True)
     if engine == "ray":
         from . import ray_engine
         _collect(ray_engine.run(todo, opts, jobs), s, bar)
-    elif jobs > 1:
-        import multiprocessing as mp
-        with mp.get_context("spawn").Pool(jobs, initializer=_init, initargs=(dict(opts),)) as pool:
-            results = pool.imap_unordered(_one, todo)
-            _collect(results, s, bar)
     else:
-        _init(dict(opts))
-        _collect(map(_one, todo), s, bar)
+        chunks = [todo[k:k + batch_size] for k in range(0, len(todo), max(1, batch_size))]
+        if jobs > 1:
+            import multiprocessing as mp
+            with mp.get_context("spawn").Pool(jobs, initializer=_init, initargs=(dict(opts),)) as pool:
+                _collect(itertools.chain.from_iterable(pool.imap_unordered(_many, chunks)), s, bar)
+        else:
+            _init(dict(opts))
+            _collect(itertools.chain.from_iterable(map(_many, chunks)), s, bar)
     bar.close()
     s.seconds = time.time() - t
     echo(s.line(mode))
     for path, err in s.failures:
         echo(f"failed: {err}" if path in err else f"failed: {path}: {err}")
     return s
+
+
+def _remove_stale_temporaries(dst):
+    """Temporary files of a run that was killed mid-write (kill -9): never outputs, so a rerun
+    clears them. Only lcodec's own names (api.atomic_path) are touched."""
+    for tmp in Path(dst).rglob(".lcodec-*.tmp") if Path(dst).is_dir() else ():
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
 
 
 def _made_with(path, model, quality):

@@ -5,7 +5,7 @@ loads the model once per worker and writes its outputs itself (atomically, as th
 single-process path does), returning only one small result row per file. GPUs are requested
 when the driver sees one. With RAY_ADDRESS set, the job runs on that cluster; otherwise on a
 local Ray instance with --jobs CPUs. Every file is coded by the same function as the local
-engine (batch._one), so both write identical bytes."""
+engine (batch._many), so both write identical bytes."""
 import os
 
 BATCH = 4   # files per actor call: small, so the progress bar moves and a slow file delays few
@@ -22,8 +22,15 @@ class Coder:
     def __call__(self, rows):
         out = {"src": [], "in_bytes": [], "out_bytes": [], "pixels": [], "seconds": [], "error": [], "rss": []}
         from pathlib import Path
-        for src, dst in zip(rows["src"], rows["dst"]):
-            path, nin, nout, amount, err, rss = self.batch._one((Path(src), Path(dst)))
+        jobs = [(Path(src), Path(dst)) for src, dst in zip(rows["src"], rows["dst"])]
+        size = self.batch._worker["batch_size"]
+        for chunk in (jobs[k:k + size] for k in range(0, len(jobs), size)):
+            self._add(out, self.batch._many(chunk))
+        return out
+
+    @staticmethod
+    def _add(out, results):
+        for path, nin, nout, amount, err, rss in results:
             out["src"].append(path)
             out["in_bytes"].append(nin)
             out["out_bytes"].append(nout)
@@ -31,7 +38,6 @@ class Coder:
             out["seconds"].append(float(amount) if isinstance(amount, float) else 0.0)
             out["error"].append(err or "")
             out["rss"].append(float(rss))
-        return out
 
 
 def available():
@@ -66,7 +72,7 @@ def run(todo, opts, jobs):
         ds = ray.data.from_items([{"src": str(a), "dst": str(b)} for a, b in todo],
                                  override_num_blocks=min(len(todo), 4 * workers))
         opts = dict(opts, threads=1 if not use_gpu else opts.get("threads", 1))
-        results = ds.map_batches(Coder, fn_constructor_kwargs={"opts": opts}, batch_size=BATCH,
+        results = ds.map_batches(Coder, fn_constructor_kwargs={"opts": opts}, batch_size=max(BATCH, opts["batch_size"]),
                                  concurrency=workers, num_cpus=1, num_gpus=1 if use_gpu else 0,
                                  batch_format="numpy")
         for row in results.iter_rows():

@@ -16,8 +16,10 @@ def test_folder_encode_resume_and_workers(tmp_path, photo):
     assert s.files == 2 and len(s.failures) == 1 and "broken.png" in s.failures[0][0]
     assert 100 < s.worker_rss_mib < 4096 and "peak worker memory" in s.line("encode")   # torch alone: > 100 MiB
     assert (out / "a.lcf").read_bytes() == lcodec.encode(src / "a.png", quality=2, device="cpu")
+    (out / "sub" / ".lcodec-killed.tmp").write_bytes(b"half a file")   # left by a kill -9 mid-write
     again = batch.run(src, out, "encode", quality=2, device="cpu", echo=lambda *_: None)
     assert again.files == 0 and again.skipped == 2          # resume: nothing encoded twice
+    assert not (out / "sub" / ".lcodec-killed.tmp").exists()
     par = tmp_path / "par"
     batch.run(src, par, "encode", quality=2, device="cpu", jobs=2, echo=lambda *_: None)
     assert (par / "sub" / "b.lcf").read_bytes() == (out / "sub" / "b.lcf").read_bytes()
@@ -53,7 +55,7 @@ def test_ray_engine_writes_the_same_bytes_as_one_process(tmp_path, photo):
     quiet = dict(device="cpu", echo=lambda *_: None)
     local = batch.run(src, tmp_path / "local", "encode", quality=1, **quiet)
     ray_out = tmp_path / "ray"
-    s = batch.run(src, ray_out, "encode", quality=1, jobs=2, engine="ray", **quiet)
+    s = batch.run(src, ray_out, "encode", quality=1, jobs=2, engine="ray", batch_size=4, **quiet)
     assert s.files == local.files == 30 and len(s.failures) == 1 and "broken.png" in s.failures[0][0]
     assert s.pixels == local.pixels and s.out_bytes == local.out_bytes and s.worker_rss_mib > 100
     for p in (tmp_path / "local").rglob("*.lcf"):
@@ -61,3 +63,24 @@ def test_ray_engine_writes_the_same_bytes_as_one_process(tmp_path, photo):
     again = batch.run(src, ray_out, "encode", quality=1, jobs=2, engine="ray", **quiet)
     assert again.files == 0 and again.skipped == 30       # resume: nothing encoded twice
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_batched_encoding_gives_the_bytes_of_one_at_a_time(tmp_path, photo):
+    """--batch-size: images read together, their equal-shaped tiles sharing network passes;
+    every file is byte-identical to encoding it alone, and a bad file still fails alone."""
+    from lcodec import api
+    images = [photo[:300, :520], photo[40:104, 10:74], photo[50:114, 90:154], photo[:300, :520][::-1].copy()]
+    together = api.encode_images(images + [tmp_path / "missing.png"], "walloc-rgb", 1, "cpu", batch=3)
+    assert together[:4] == [lcodec.encode(x, model="walloc-rgb", quality=1, device="cpu") for x in images]
+    assert isinstance(together[4], lcodec.LcodecError) and "missing.png" in str(together[4])
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, x in enumerate(images):
+        Image.fromarray(x).save(src / f"{i}.png")
+    (src / "broken.png").write_text("not an image")
+    one, many = tmp_path / "one", tmp_path / "many"
+    batch.run(src, one, "encode", quality=1, device="cpu", echo=lambda *_: None)
+    s = batch.run(src, many, "encode", quality=1, device="cpu", batch_size=3, echo=lambda *_: None)
+    assert s.files == 4 and len(s.failures) == 1 and "broken.png" in s.failures[0][0]
+    for p in one.glob("*.lcf"):
+        assert (many / p.name).read_bytes() == p.read_bytes(), p.name

@@ -75,9 +75,15 @@ def test_restore_changes_only_lost_positions(model):
     rng = np.random.default_rng(0)
     idx = rng.integers(0, 64, (21, 37))
     lost = rng.random(idx.shape) < 0.2
-    out = vqgan.restore(model, idx, lost)
+    out, vectors = vqgan.restore(model, idx, lost)
     assert np.array_equal(out[~lost], idx[~lost]) and out.min() >= 0 and out.max() < 64
-    assert np.array_equal(vqgan.restore(model, idx, np.zeros_like(lost)), idx)
+    kept = model.quantizer.lookup(torch.from_numpy(idx)[None])
+    assert torch.equal(vectors[0][:, torch.from_numpy(~lost)], kept[0][:, torch.from_numpy(~lost)])
+    # a lost position holds the mean codeword under the restorer: inside the ball, not on the sphere
+    norms = vectors[0].norm(dim=0)[torch.from_numpy(lost)]
+    assert (norms < 1 - 1e-4).all() and (norms > 0).all()
+    same, unchanged = vqgan.restore(model, idx, np.zeros_like(lost))
+    assert np.array_equal(same, idx) and torch.equal(unchanged, kept)
 
 
 def test_context_tables_learn_what_follows_a_neighbour_and_save_bits(model):

@@ -2,6 +2,8 @@
 encode order). Symbols are coded under frozen integer tables (TableSet) chosen by integer id;
 a symbol outside a table's support is coded as the escape entry followed by its raw 32-bit
 value, so any int32 round-trips exactly."""
+import functools
+
 import numpy as np
 
 from ..errors import FormatError
@@ -10,6 +12,7 @@ CODER_NAME = "constriction-range"
 RAW_MIN, RAW_MAX = -(1 << 31), (1 << 31) - 1
 
 
+@functools.cache   # package metadata lookups cost ~1 ms: every file open asks
 def coder_version():
     from importlib.metadata import version
     return version("constriction")

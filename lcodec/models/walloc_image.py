@@ -13,11 +13,17 @@ def tile_symbols(model, thresholds, pixels, device="cpu"):
     """H x W x 3 uint8 tile -> latent x h x w int symbols: edge-padded to the model's stride,
     then the deterministic symbol path. Table fitting calls this too, so the frozen tables
     see exactly what the encoder codes."""
+    return batch_symbols(model, thresholds, pixels[None], device)[0]
+
+
+def batch_symbols(model, thresholds, tiles, device="cpu"):
+    """B x H x W x 3 uint8 tiles of one shape -> B x latent x h x w symbols, each tile's the
+    same as alone (the symbol path is elementwise lifting, then a float64 projection)."""
     s = model.stride()
-    h, w, _ = pixels.shape
-    padded = np.pad(pixels, ((0, -h % s), (0, -w % s), (0, 0)), mode="edge")
-    x = torch.from_numpy(padded).permute(2, 0, 1)[None].to(device).float() / 255.0 - 0.5
-    return model.symbols(x, thresholds)[0].cpu().numpy()
+    _, h, w, _ = tiles.shape
+    padded = np.pad(tiles, ((0, 0), (0, -h % s), (0, -w % s), (0, 0)), mode="edge")
+    x = torch.from_numpy(padded).permute(0, 3, 1, 2).to(device).float() / 255.0 - 0.5
+    return model.symbols(x, thresholds).cpu().numpy()
 
 
 def load_shipped(name, quality, device):
@@ -25,6 +31,14 @@ def load_shipped(name, quality, device):
     every file checked against its sha256."""
     entry, model, tables = load_installed(name, quality, WaLLoC(**model_arch(name, quality)))
     return entry, model.eval().to(device), tables
+
+
+def same_shape_runs(arrays, batch):
+    """Index lists of at most `batch` arrays of one shape, covering every array once."""
+    groups = {}
+    for i, a in enumerate(arrays):
+        groups.setdefault(a.shape, []).append(i)
+    return [g[k:k + batch] for g in groups.values() for k in range(0, len(g), max(1, batch))]
 
 
 class WallocImageCodec:
@@ -46,6 +60,15 @@ class WallocImageCodec:
 
     def encode_tile(self, pixels):
         return self.coder.encode(self.symbols(pixels))
+
+    def encode_tiles(self, tiles, batch=16):
+        """Payloads of many tiles: tiles of one shape go through the transform `batch` at a time."""
+        out = [None] * len(tiles)
+        for members in same_shape_runs(tiles, batch):
+            stack = np.stack([tiles[i] for i in members])
+            for i, sym in zip(members, batch_symbols(self.model, self.thresholds, stack, self.device)):
+                out[i] = self.coder.encode(sym)
+        return out
 
     def decode_symbols(self, payload, h, w):
         sym = self.coder.decode(payload, self.latent_shape(h, w))

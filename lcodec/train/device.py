@@ -118,12 +118,39 @@ def check_identity(data_root, out):
     # what must hold: a GPU-written file decodes to the same symbols on the CPU. Equal bytes from
     # GPU and CPU encoders is reported too, but float analysis transforms (TF32 on the GPU) may
     # round a latent differently: both files are then valid, and each decodes exactly anywhere.
+        result["batched"] = check_batched(data_root)
     result["all_decode_identically"] = all(c["symbols_identical_cpu_vs_gpu_decode"] for c in result["checks"])
     result["all_bytes_identical"] = all(c["bytes_identical"] for c in result["checks"])
     with open(os.path.join(out, "device_check.json"), "w") as f:
         json.dump(result, f, indent=1)
     print(json.dumps({k: v for k, v in result.items() if k != "checks"}))
     return result
+
+
+def check_batched(data_root, batch=16, device="cuda"):
+    """`lcodec encode DIR --batch-size`: the val photos through api.encode_images on the GPU
+    (tiles of one shape share network passes) against one at a time: same bytes, and the time."""
+    from .. import api
+    from ..io.images import read_image
+    from ..models.registry import list_models
+    from .data import image_files
+    images = [read_image(p)[0] for p in image_files(os.path.join(data_root, "images", "val"))]
+    rows = []
+    for m in list_models():
+        for q in m["qualities"]:
+            if m["modality"] != "image" or not m["levels"][str(q)]["installed"] or \
+                    not hasattr(api.get_codec(m["name"], q, device), "encode_tiles"):
+                continue
+            api.encode_images(images[:1], m["name"], q, device, batch=batch)   # warm-up
+            t = time.time()
+            alone = [api.encode(x, model=m["name"], quality=q, device=device) for x in images]
+            t_alone = time.time() - t
+            t = time.time()
+            together = api.encode_images(images, m["name"], q, device, batch=batch)
+            rows.append({"model": m["name"], "quality": q, "batch": batch, "files": len(images),
+                         "seconds_one_at_a_time": t_alone, "seconds_batched": time.time() - t,
+                         "bytes_identical": together == alone})
+    return rows
 
 
 def install_returned(folder, data_root):
