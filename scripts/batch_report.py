@@ -2,10 +2,11 @@
 
     python scripts/batch_report.py ../shared/data/images/train -o docs/batch [-n 500] [-m walloc-rgb -q 2]
 
-Cuts N crops (seeded, 160-640 px sides) from the photos of a folder into OUT/work/in, then
-times `lcodec encode IN -o ... ` with --jobs 1, --jobs 2, --batch-size 8 and --engine ray
-(when Ray is installed): files/s, the speed-up of 2 jobs over 1, whether every run wrote the
-same bytes as --jobs 1, and peak memory per worker. Then interrupts a --jobs 2 run at a
+Cuts N crops (seeded, from 384 px sides up to the whole photo) from the photos of a folder into OUT/work/in, then
+times `lcodec encode IN -o ...` with --jobs 1, --jobs 2, --batch-size 8 and --engine ray
+(when Ray is installed), each in a fresh process as a user runs it (start-up included):
+files/s, the speed-up of 2 jobs over 1, whether every run wrote the same bytes as --jobs 1,
+and peak memory per worker. Then interrupts a --jobs 2 run at a
 random moment (SIGINT, SIGTERM and SIGKILL in turn), reruns it, and checks that nothing was
 lost, nothing encoded twice and no partial or temporary file was left. Writes
 OUT/results.json and OUT/report.md."""
@@ -13,6 +14,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -30,19 +32,28 @@ def make_inputs(folder, dst, n, seed=0):
     dst.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         img = photos[i % len(photos)]
-        h, w = rng.randint(160, min(640, img.shape[0])), rng.randint(160, min(640, img.shape[1]))
+        h, w = (rng.randint(min(384, n), n) for n in img.shape[:2])
         y, x = rng.randint(0, img.shape[0] - h), rng.randint(0, img.shape[1] - w)
         sub = dst / f"d{i % 10}"
         sub.mkdir(exist_ok=True)
         Image.fromarray(img[y:y + h, x:x + w]).save(sub / f"crop{i:04d}.png")
 
 
-def timed_run(src, out, model, quality, **kw):
-    from lcodec import batch
+def cli(src, out, model, quality, *extra):
+    return [sys.executable, "-m", "lcodec.cli", "encode", str(src), "-o", str(out), "-m", model, "-q", str(quality),
+            "--device", "cpu", *extra]
+
+
+def timed_run(src, out, model, quality, *extra):
+    """One `lcodec encode DIR` in a fresh process (start-up included, as a user sees it):
+    (summary line, seconds)."""
     shutil.rmtree(out, ignore_errors=True)
     t = time.time()
-    s = batch.run(src, out, "encode", model=model, quality=quality, device="cpu", echo=lambda *_: None, **kw)
-    return s, time.time() - t
+    r = subprocess.run(cli(src, out, model, quality, *extra), capture_output=True, text=True)
+    secs = time.time() - t
+    if r.returncode:
+        raise SystemExit(f"{' '.join(extra)}: exit {r.returncode}: {r.stderr.strip()[-300:]}")
+    return r.stdout.strip().splitlines()[-1], secs
 
 
 def same_tree(a, b):
@@ -55,20 +66,28 @@ def interrupted(src, out, ref, model, quality, how, rng, run_s):
     """Start a --jobs 2 run, interrupt it at a random moment of the `run_s` seconds it takes
     (plus start-up), rerun; what survived."""
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [sys.executable, "-m", "lcodec.cli", "encode", str(src), "-o", str(out), "-m", model, "-q", str(quality),
-           "--jobs", "2", "--device", "cpu"]
-    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    cmd = cli(src, out, model, quality, "--jobs", "2")
+    # a background shell job starts with SIGINT ignored, and that is inherited: restore it, as a
+    # terminal has it, or Ctrl-C would be tested against a process that cannot receive it
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     delay = 4 + rng.uniform(0.2, 0.8) * run_s
     time.sleep(delay)
     sig = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM, "SIGKILL": signal.SIGKILL}[how]
     # Ctrl-C reaches the whole process group; kill and kill -9 reach the main process only
-    os.killpg(p.pid, sig) if how == "SIGINT" else p.send_signal(sig)
-    p.wait()
+    if how == "SIGINT":
+        os.killpg(p.pid, sig)
+    else:
+        p.send_signal(sig)
+    t = time.time()
+    code = p.wait()
+    stopped_in = time.time() - t
     time.sleep(2)   # anything still running after its parent died would show up here
     done = len(list(out.rglob("*.lcf")))
     leftovers = [str(f) for f in out.rglob("*") if f.is_file() and f.suffix != ".lcf"]
     r = subprocess.run(cmd, capture_output=True, text=True)
-    return {"signal": how, "after_s": round(delay, 1), "finished_before": done, "rerun_exit": r.returncode,
+    return {"signal": how, "after_s": round(delay, 1), "exit": code, "stopped_in_s": round(stopped_in, 1),
+            "finished_before": done, "rerun_exit": r.returncode,
             "rerun_summary": r.stdout.strip().splitlines()[-1] if r.stdout.strip() else r.stderr.strip()[-200:],
             "temporary_files_left": leftovers, "identical_to_reference": same_tree(ref, out)}
 
@@ -88,18 +107,19 @@ def main():
     make_inputs(a.folder, src, a.n)
     runs = {}
     ref = work / "jobs1"
-    for name, kw in (("jobs 1", {"jobs": 1}), ("jobs 2", {"jobs": 2}), ("jobs 1, batch 8", {"batch_size": 8}),
-                     ("ray, 2 CPUs", {"jobs": 2, "engine": "ray"})):
-        if kw.get("engine") == "ray":
+    for name, extra in (("jobs 1", ()), ("jobs 2", ("--jobs", "2")), ("jobs 1, batch 8", ("--batch-size", "8")),
+                        ("ray, 2 CPUs", ("--jobs", "2", "--engine", "ray"))):
+        if "ray" in extra:
             from lcodec import ray_engine
             if not ray_engine.available():
                 continue
         dst = work / name.replace(" ", "").replace(",", "_")
-        s, secs = timed_run(src, dst, a.model, a.quality, **kw)
-        runs[name] = {"files": s.files, "failures": len(s.failures), "seconds": round(secs, 1),
-                      "files_per_s": round(s.files / secs, 2), "peak_worker_mib": round(s.worker_rss_mib),
-                      "mean_bpp": round(s.image_bytes * 8 / max(s.pixels, 1), 4),
-                      "same_bytes_as_jobs_1": name == "jobs 1" or same_tree(dst if name != "jobs 1" else ref, ref)}
+        line, secs = timed_run(src, dst, a.model, a.quality, *extra)
+        files = len(list(dst.rglob("*.lcf")))
+        runs[name] = {"files": files, "seconds": round(secs, 1), "files_per_s": round(files / secs, 2),
+                      "peak_worker_mib": int(re.search(r"peak worker memory (\d+) MiB", line).group(1)),
+                      "mean_bpp": float(re.search(r"images ([0-9.]+) bpp", line).group(1)),
+                      "same_bytes_as_jobs_1": name == "jobs 1" or same_tree(ref, dst), "summary": line}
         if name == "jobs 1":
             ref = dst
         print(name, runs[name], flush=True)
@@ -114,7 +134,8 @@ def main():
     (out / "results.json").write_text(json.dumps(result, indent=1))
     lines = [f"# Folder jobs: {a.n} crops of the photos in {a.folder}\n",
              f"Command: `python scripts/batch_report.py {a.folder} -o {a.out} -n {a.n} -m {a.model} -q {a.quality}` "
-             f"({os.cpu_count()} CPUs, device cpu). {a.model} q{a.quality}.\n",
+             f"({os.cpu_count()} CPUs, device cpu). {a.model} q{a.quality}; each run is `lcodec encode` in a "
+             "fresh process, start-up included.\n",
              "| run | files | s | files/s | peak memory per worker MiB | mean bpp | same bytes as --jobs 1 |",
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {k} | {r['files']} | {r['seconds']} | {r['files_per_s']} | {r['peak_worker_mib']} | {r['mean_bpp']} | "
@@ -122,9 +143,11 @@ def main():
     lines += [f"\n--jobs 2 over --jobs 1: **{result['speedup_jobs2']}x** files/s.\n",
               "## Interrupted and rerun\n",
               "A `--jobs 2` run stopped after a random delay, then the same command again.\n",
-              "| signal | after s | finished before | rerun exit | temporary files left | all outputs identical to --jobs 1 |",
-              "|---|---|---|---|---|---|"]
-    lines += [f"| {c['signal']} | {c['after_s']} | {c['finished_before']} | {c['rerun_exit']} | "
+              "| signal | after s | exit | stopped within s | files finished | rerun exit | temporary files left | "
+              "all outputs identical to --jobs 1 |",
+              "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {c['signal']} | {c['after_s']} | {c['exit']} | {c['stopped_in_s']} | {c['finished_before']} | "
+              f"{c['rerun_exit']} | "
               f"{len(c['temporary_files_left'])} | {'yes' if c['identical_to_reference'] else 'NO'} |" for c in cuts]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     shutil.rmtree(work, ignore_errors=True)

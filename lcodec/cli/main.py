@@ -66,8 +66,8 @@ def _batch(input, output, mode, jobs, force, **kw):
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Folder input: local processes, or Ray Data (RAY_ADDRESS, or a local Ray with --jobs CPUs).")
 @click.option("-b", "--batch-size", type=click.IntRange(1, 4096), default=1, show_default=True,
-              help="Folder input: images read together, their equal-shaped tiles sharing network passes "
-                   "(pays on a GPU; same bytes as one at a time).")
+              help="Folder input: images read together; with walloc-rgb their equal-shaped tiles share "
+                   "network passes (pays on a GPU; same bytes as one at a time).")
 def encode(input, output, model, quality, device, force, jobs, engine, batch_size):
     """Compress an image or audio file (or a folder of them) into .lcf files."""
     from .. import api
