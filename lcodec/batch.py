@@ -77,7 +77,7 @@ def peak_rss_mib():
 def _one(job):
     """Process one file; returns (input, in_bytes, out_bytes, pixels or audio seconds, error or
     None, the worker's peak memory so far in MiB)."""
-    return (*_code(job), peak_rss_mib())
+    return (*_guarded(job[0], _code, job), peak_rss_mib())
 
 
 def _many(jobs):
@@ -94,54 +94,53 @@ def _many(jobs):
                                       batch=len(jobs))
         except Exception:   # e.g. an audio model asked to code images: each file then says why
             return out + [_one(j) for j in images]
-        out += [(*_write_encoded(job, data), peak_rss_mib()) for job, data in zip(images, coded)]
+        out += [(*_guarded(job[0], _write_encoded, job, data), peak_rss_mib()) for job, data in zip(images, coded)]
     return out
 
 
+def _guarded(src, fn, *args):
+    """fn(*args), or the failure tuple of src: one bad file never stops the batch."""
+    from .errors import LcodecError
+    try:
+        return fn(*args)
+    except LcodecError as e:
+        return str(src), _size(src), 0, 0, str(e)
+    except Exception as e:  # an unexpected error is reported with its class, not raised
+        return str(src), _size(src), 0, 0, f"{e.__class__.__name__}: {e}"
+
+
 def _write_encoded(job, data):
+    """Write one file's .lcf bytes (or raise the error its encoding ended in)."""
     from . import api
     from .errors import LcodecError
     src, dst = job
     if isinstance(data, LcodecError):
-        return str(src), _size(src), 0, 0, str(data)
-    try:
-        os.makedirs(dst.parent, exist_ok=True)
-        info = api.open(data).info()
-        api.write_atomic(dst, data, force=_worker["force"])
-        return str(src), os.path.getsize(src), len(data), info["width"] * info["height"], None
-    except LcodecError as e:
-        return str(src), _size(src), 0, 0, str(e)
-    except Exception as e:  # one bad file never stops the batch
-        return str(src), _size(src), 0, 0, f"{e.__class__.__name__}: {e}"
+        raise data
+    os.makedirs(dst.parent, exist_ok=True)
+    info = api.open(data).info()
+    amount = info["width"] * info["height"] if info["modality"] == "image" else float(info["duration_s"])
+    api.write_atomic(dst, data, force=_worker["force"])
+    return str(src), os.path.getsize(src), len(data), amount, None
 
 
 def _code(job):
     from . import api
-    from .errors import LcodecError
     src, dst = job
-    try:
-        os.makedirs(dst.parent, exist_ok=True)
-        if _worker["mode"] == "encode":
-            data = api.encode(src, model=_worker["model"], quality=_worker["quality"], device=_worker["device"])
-            info = api.open(data).info()
-            pixels = info["width"] * info["height"] if info["modality"] == "image" else float(info["duration_s"])
-        elif api.open(src).header["modality"] == "audio":
-            lcf = api.open(src)
-            api.write_audio(lcf, dst, device=_worker["device"], force=_worker["force"])
-            return str(src), os.path.getsize(src), os.path.getsize(dst), 0, None
-        else:
-            import io
-            from PIL import Image
-            pixels_arr = api.decode(src, device=_worker["device"])
-            buf = io.BytesIO()
-            Image.fromarray(pixels_arr, "RGB").save(buf, format="PNG")
-            data, pixels = buf.getvalue(), pixels_arr.shape[0] * pixels_arr.shape[1]
-        api.write_atomic(dst, data, force=_worker["force"])
-        return str(src), os.path.getsize(src), len(data), pixels, None
-    except LcodecError as e:
-        return str(src), _size(src), 0, 0, str(e)
-    except Exception as e:  # one bad file never stops the batch: report it with its reason
-        return str(src), _size(src), 0, 0, f"{e.__class__.__name__}: {e}"
+    if _worker["mode"] == "encode":
+        return _write_encoded(job, api.encode(src, model=_worker["model"], quality=_worker["quality"],
+                                              device=_worker["device"]))
+    os.makedirs(dst.parent, exist_ok=True)
+    if api.open(src).header["modality"] == "audio":
+        api.write_audio(api.open(src), dst, device=_worker["device"], force=_worker["force"])
+        return str(src), os.path.getsize(src), os.path.getsize(dst), 0, None
+    import io
+    from PIL import Image
+    pixels = api.decode(src, device=_worker["device"])
+    buf = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buf, format="PNG")
+    data = buf.getvalue()
+    api.write_atomic(dst, data, force=_worker["force"])
+    return str(src), os.path.getsize(src), len(data), pixels.shape[0] * pixels.shape[1], None
 
 
 def _size(path):
