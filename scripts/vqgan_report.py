@@ -22,25 +22,12 @@ import numpy as np
 DROPS = (0.0, 0.1, 0.2)
 
 
-def damage_one_tile(blob, tile):
-    """The file with one byte of tile `tile`'s payload flipped (its CRC then fails)."""
-    import struct
-    pos = blob.index(b"TILE") - 4
-    while True:
-        (length,) = struct.unpack_from("<I", blob, pos)
-        (index,) = struct.unpack_from("<I", blob, pos + 8)
-        if blob[pos + 4:pos + 8] == b"TILE" and index == tile:
-            b = bytearray(blob)
-            b[pos + 12 + (length - 4) // 2] ^= 0x5A
-            return bytes(b)
-        pos += 12 + length
-
-
 def measure(folder, qualities):
     import torch
     from pytorch_msssim import ms_ssim
     import lcodec
     from lcodec import api
+    from lcodec.formats import container
     from lcodec.io.images import read_image
     from lcodec.models import vqgan
     from lcodec.train.data import image_files
@@ -84,7 +71,7 @@ def measure(folder, qualities):
                     _, ms = scores(pixels, decoded)
                     row[f"ms_ssim_drop{int(p * 100)}_{how}"] = ms
                     row[f"ms_ssim_loss{int(p * 100)}_{how}"] = ms_clean - ms
-            g = api.open(damage_one_tile(blob, len(f.container.tiles) // 2), tolerate_damage=True)
+            g = api.open(container.damage_tile(blob, len(f.container.tiles) // 2), tolerate_damage=True)
             out = g.decode("cpu", conceal=True)
             row["tile_lost_filled"], (_, row["ms_ssim_tile_lost"]) = g.concealed, scores(pixels, out)
             rows.append(row)

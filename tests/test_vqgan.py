@@ -4,6 +4,7 @@ import torch
 from PIL import Image
 
 from lcodec.errors import FormatError
+from lcodec.formats import container
 from lcodec.models import vqgan
 from lcodec.models.state import to_fp16
 
@@ -167,19 +168,6 @@ def test_all_three_stages_train_a_few_steps_then_export(tmp_path, photo):
 
 # --- the shipped models ---------------------------------------------------------------------
 
-def damage_tile(blob, tile):
-    """blob with one byte in the payload of tile `tile` flipped (its CRC then fails)."""
-    import struct
-    pos = blob.index(b"TILE") - 4
-    while True:
-        (length,) = struct.unpack_from("<I", blob, pos)
-        if blob[pos + 4:pos + 8] == b"TILE" and struct.unpack_from("<I", blob, pos + 8)[0] == tile:
-            out = bytearray(blob)
-            out[pos + 12 + (length - 4) // 2] ^= 0x5A
-            return bytes(out)
-        pos += 12 + length
-
-
 def msssim(a, b):
     from pytorch_msssim import ms_ssim
     t = lambda x: torch.from_numpy(x).permute(2, 0, 1)[None].double() / 255  # noqa: E731
@@ -206,7 +194,7 @@ def test_decode_conceal_fills_a_damaged_tile_and_says_so(tmp_path, photo):
     blob = lcodec.encode(img, model="vqgan", quality=3, device="cpu")
     clean = lcodec.decode(blob, device="cpu")
     src, out = tmp_path / "d.lcf", tmp_path / "d.png"
-    src.write_bytes(damage_tile(blob, 1))
+    src.write_bytes(container.damage_tile(blob, 1))
     r = CliRunner().invoke(cli, ["decode", str(src), "-o", str(out)])
     assert r.exit_code == 1 and "checksum" in r.output and not out.exists()
     r = CliRunner().invoke(cli, ["decode", str(src), "-o", str(out), "--conceal"])

@@ -49,6 +49,20 @@ def write(header, tiles, meta=None, minor=None):
     return b"".join(out)
 
 
+def damage_tile(data, index):
+    """`data` (an .lcf file written by `write`) with one byte in the middle of tile `index`'s
+    payload flipped, so that tile's CRC fails: what concealment tests and reports start from."""
+    pos = 10 + 12 + struct.unpack_from("<I", data, 10)[0]        # past the signature and header
+    while pos + 12 <= len(data):
+        (length,) = struct.unpack_from("<I", data, pos)
+        if data[pos + 4:pos + 8] == TILE and struct.unpack_from("<I", data, pos + 8)[0] == index:
+            out = bytearray(data)
+            out[pos + 12 + (length - 4) // 2] ^= 0x5A
+            return bytes(out)
+        pos += 12 + length
+    raise FormatError(f"no tile {index} in the file")
+
+
 @dataclass
 class Container:
     major: int
