@@ -77,7 +77,7 @@ def input_modality(src, rate=None):
     """'image' or 'audio': an array with a sample rate is audio; a path by its extension, or
     else by whether soundfile can read it."""
     from .io.audio import is_audio_path
-    from .train.data import IMAGE_SUFFIXES
+    from .io.images import IMAGE_SUFFIXES
     if isinstance(src, np.ndarray):
         return "audio" if rate is not None else "image"
     path = Path(os.fspath(src))

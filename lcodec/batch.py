@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .io.audio import AUDIO_SUFFIXES
-from .train.data import IMAGE_SUFFIXES
+from .io.images import IMAGE_SUFFIXES
 
 
 @dataclass

@@ -1,4 +1,7 @@
 """Folder encode/decode: mirrored tree, resume, bad files reported, workers give the same bytes."""
+import subprocess
+import sys
+
 from PIL import Image
 
 import lcodec
@@ -27,6 +30,16 @@ def test_folder_encode_resume_and_workers(tmp_path, photo):
     d = batch.run(out, dec, "decode", device="cpu", echo=lambda *_: None)
     assert d.files == 2 and Image.open(dec / "sub" / "b.png").size == (130, 90)
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_the_parent_of_worker_processes_never_imports_torch(tmp_path, photo):
+    # the workers import torch and load the model; a parent doing it too only competes with them
+    Image.fromarray(photo[:64, :64]).save(tmp_path / "a.png")
+    code = ("import sys; from lcodec import batch; "
+            f"s = batch.run(r'{tmp_path}', r'{tmp_path / 'out'}', 'encode', jobs=2, echo=lambda *_: None); "
+            "print(s.files, 'torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.stdout.split() == ["1", "False"], r.stderr
 
 
 def test_name_clashes_keep_their_suffix_and_stale_outputs_are_not_skipped(tmp_path, photo):

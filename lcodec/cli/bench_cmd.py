@@ -38,7 +38,7 @@ def _modality(folder, models):
     from ..errors import LcodecError
     from ..io.audio import is_audio_path
     from ..models.registry import model_spec
-    from ..train.data import IMAGE_SUFFIXES
+    from ..io.images import IMAGE_SUFFIXES
     kinds = {model_spec(m)["modality"] for m in models}
     if len(kinds) > 1:
         raise LcodecError("bench image models and audio models in separate runs")

@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+from ..io.images import IMAGE_SUFFIXES
 
 
 def image_files(folder):
