@@ -133,6 +133,12 @@ class Conditioner(nn.Module):
     def forward(self, base, refs):
         """(entropy parameters B x 2M x h x w, conditioning latent c B x M x h x w) from the
         hyperprior's prediction `base` (B x 2M x h x w) and references (B x R x M x hr x wr)."""
+        c = self.condition(base, refs)
+        return base + self.to_params(c), c
+
+    def condition(self, base, refs):
+        """Matching (attention of the prediction over every reference position), then synthesis
+        of the conditioning latent c."""
         b, r, m, hr, wr = refs.shape
         q = self.query(base).flatten(2).transpose(1, 2)                           # B x hw x A
         flat = refs.reshape(b * r, m, hr, wr)
@@ -140,8 +146,7 @@ class Conditioner(nn.Module):
         v = flat.reshape(b, r, m, hr * wr).permute(0, 1, 3, 2).reshape(b, -1, m)  # B x K x M
         att = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(self.A), dim=-1)   # B x hw x K
         aligned = (att @ v).transpose(1, 2).reshape(b, m, *base.shape[-2:])
-        c = self.fuse(torch.cat([aligned, base], 1))
-        return base + self.to_params(c), c
+        return self.fuse(torch.cat([aligned, base], 1))
 
 
 class ClcNet(MeanScaleHyperprior):
