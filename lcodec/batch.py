@@ -130,12 +130,13 @@ def _code(job):
         return _write_encoded(job, api.encode(src, model=_worker["model"], quality=_worker["quality"],
                                               device=_worker["device"]))
     os.makedirs(dst.parent, exist_ok=True)
-    if api.open(src).header["modality"] == "audio":
-        api.write_audio(api.open(src), dst, device=_worker["device"], force=_worker["force"])
+    lcf = api.open(src)   # read and verified once, whichever way it decodes
+    if lcf.header["modality"] == "audio":
+        api.write_audio(lcf, dst, device=_worker["device"], force=_worker["force"])
         return str(src), os.path.getsize(src), os.path.getsize(dst), 0, None
     import io
     from PIL import Image
-    pixels = api.decode(src, device=_worker["device"])
+    pixels = lcf.decode(device=_worker["device"])
     buf = io.BytesIO()
     Image.fromarray(pixels, "RGB").save(buf, format="PNG")
     data = buf.getvalue()
