@@ -59,6 +59,14 @@ def test_bd_rate_sign_matches_direct_comparison():
     assert -25 < bench.bd_rate(dipping, better) < -15
 
 
+def test_bd_table_says_n_a_where_curves_share_no_quality():
+    anchor = [{"bpp": b, "psnr": 30 + 5 * np.log2(b)} for b in (0.2, 0.4, 0.8)]
+    low = [{"bpp": b, "psnr": 15 + 5 * np.log2(b)} for b in (0.01, 0.02, 0.04)]   # far below the anchor
+    row = bench.bd_table({"jpeg": anchor, "low": low, "mid": anchor[:2]}, ["low", "mid"], ["jpeg"])
+    assert row[2] == "| low | n/a |"
+    assert row[3].startswith("| mid | ") and row[3].endswith(" % |")
+
+
 def test_audio_bench_writes_a_consistent_report(tmp_path, monkeypatch):
     import soundfile as sf
     from lcodec.bench import audio_anchors, audio_metrics, audio_run

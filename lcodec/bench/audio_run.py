@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from . import audio_anchors, audio_metrics
-from .run import _at, _fmt, _timed, bd_table, learned_targets, write_rows
+from .run import BD_NA, _at, _fmt, _timed, bd_table, learned_targets, write_rows
 
 FIELDS = ["file", "codec", "kind", "quality", "rate", "channels", "seconds", "bytes", "header_bytes", "kbps",
           "snr", "si_sdr", "mel_dist", "encode_s", "decode_s"]
@@ -134,7 +134,7 @@ def write_report(out, rows, env):
     anchor_codecs = sorted({r["codec"] for r in rows if r["kind"] == "anchor"})
     if learned and anchor_codecs:
         lines += ["\n## BD-rate (SNR vs kbps, PCHIP, mean curves; negative = fewer bits at equal SNR)\n"]
-        lines += bd_table(cv, learned, anchor_codecs, "snr", "kbps")
+        lines += bd_table(cv, learned, anchor_codecs, "snr", "kbps") + [BD_NA]
         for metric, name in (("snr", "SNR"), ("mel_dist", "mel distance")):
             lines += [f"\n## {name} at equal bitrate, file by file\n",
                       f"For each file, the model's {name} minus the anchor's {name} interpolated (PCHIP over the",

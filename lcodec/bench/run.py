@@ -203,11 +203,19 @@ def write_rows(out, rows, env, fields):
         wr.writerows(rows)
 
 
+def _pct(v):
+    return _fmt(v) if v is None or math.isnan(v) else f"{v:.1f} %"
+
+
+BD_NA = ("\nn/a: no BD-rate, because the two curves share no range of quality (BD-rate integrates over "
+         "the overlap), or one has fewer than two rising points.")
+
+
 def bd_table(cv, models, references, metric="psnr", rate="bpp"):
     """Markdown rows: the BD-rate of every model (row) against every reference (column)."""
     lines = ["| model | " + " | ".join(references) + " |", "|---" * (len(references) + 1) + "|"]
     for m in models:
-        lines.append(f"| {m} | " + " | ".join("-" if a == m else f"{_fmt(bd_rate(cv[a], cv[m], metric, rate), 1)} %"
+        lines.append(f"| {m} | " + " | ".join("-" if a == m else _pct(bd_rate(cv[a], cv[m], metric, rate))
                                               for a in references) + " |")
     return lines
 
@@ -237,7 +245,7 @@ def write_report(out, rows, env):
                   "Columns are the classical anchors and the learned peers (" + (", ".join(peers) or "none") +
                   ", trained here with the same command and budget as our models).\n"]
         lines += bd_table(cv, learned, anchor_codecs)
-        lines.append("\nn/a: a model with fewer than two quality levels has no curve to integrate.")
+        lines.append(BD_NA)
         lines += ["\n## Each learned point against the anchors at the same bpp\n",
                   "PSNR of the learned codec minus the anchor's PSNR interpolated (PCHIP) at the same mean bpp;",
                   "n/a where the bpp lies outside the anchor's measured range.\n",
