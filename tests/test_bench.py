@@ -24,7 +24,11 @@ def test_bench_writes_a_consistent_report(tmp_path, photo):
     lcf = [r for r in rows if r["codec"] == "walloc-rgb" and r["quality"] == 2]
     assert all(r["psnr"] > 27 and 0 < r["header_bytes"] < r["bytes"] for r in lcf)
     mean_bpp = np.mean([r["bpp"] for r in lcf])
-    assert f"| walloc-rgb | 2 | {mean_bpp:.4f} |" in (out / "summary.md").read_text()
+    text = (out / "summary.md").read_text()
+    assert f"| walloc-rgb | 2 | {mean_bpp:.4f} |" in text
+    from lcodec.models import registry
+    version = registry.weights_entry("walloc-rgb", 2)["version"]
+    assert f"| walloc-rgb | 2 | {version} | " in text.split("## Training of each measured model")[1]
 
 
 def test_learned_peers_are_columns_and_rows_of_the_bd_table(tmp_path):

@@ -265,8 +265,36 @@ def write_report(out, rows, env):
             for p, m in zip(cv[base], cv[c]):
                 lines.append(f"| {base} | {p['quality']} | {p['bpp']:.4f} | {m['bpp']:.4f} | "
                              f"{100 * (1 - p['bpp'] / m['bpp']):.1f} % |")
+    lines += training_table(cv, [c for c in learned if c in cv])
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     plot(cv, {r["codec"]: r["kind"] for r in rows}, out / "rd.png", env)
+
+
+def training_table(cv, models):
+    """Markdown: how much training each measured weight file had (from the ledger), so a
+    comparison of codecs can be read against their budgets."""
+    from ..errors import LcodecError
+    from ..models import registry
+    from ..train.ledger import parent, records, steps_from_scratch
+    rows = records()
+    lines = ["\n## Training of each measured model (lcodec/models/weights/ledger.jsonl, TRAINING.md)\n",
+             "Steps from scratch: the steps of the run that made the weights plus those of every shipped",
+             "file it started from.\n",
+             "| model | q | version | steps from scratch | crop/batch | minutes of that run |", "|---|---|---|---|---|---|"]
+    for m in models:
+        for p in cv[m]:
+            try:
+                wfile = registry.weights_entry(m, p["quality"])["weights_file"]
+            except LcodecError:   # e.g. a model without installed weights: no record to show
+                continue
+            r = next((r for r in rows if r["weights_file"] == wfile), None)
+            if r:
+                start = parent(r, rows)
+                steps = steps_from_scratch(r, rows) or (f"{r['steps']} + those of {start['model']} q{start['quality']} "
+                                                        f"v{start['version']}" if start else r["steps"])
+                lines.append(f"| {m} | {p['quality']} | {r['version']} | {steps} "
+                             f"| {r['crop']}/{r['batch']} | {r['wall_minutes']} |")
+    return lines
 
 
 STYLE = {"learned": "-o", "peer": "-^", "anchor": "-s", "baseline": "--"}

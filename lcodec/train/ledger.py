@@ -1,6 +1,7 @@
 """Render the training ledger (weights/ledger.jsonl, one record per exported weight file) as
 TRAINING.md: python -m lcodec.train.ledger"""
 import json
+import re
 from pathlib import Path
 
 from ..models.registry import WEIGHTS_DIR
@@ -19,8 +20,12 @@ SNR per clip then averaged). Crop: pixels (images) or samples (audio) for the fi
 run; 2x (images) or 4x (audio) after. A row whose version is no longer in
 `weights/index.json` is history: files made with it are refused by name.
 
-| model | q | v | steps | crop/batch | device | minutes | val rate | val quality | weights sha256 |
-|---|---|---|---|---|---|---|---|---|---|
+Steps: those of the run that made the file; "from scratch": those plus the steps of every
+weight file it started from (`--init-from` a shipped file, or `--init`: the level's shipped
+version), so models that start from each other compare at their whole training.
+
+| model | q | v | steps | from scratch | crop/batch | device | minutes | val rate | val quality | weights sha256 |
+|---|---|---|---|---|---|---|---|---|---|---|
 """
 
 
@@ -70,13 +75,45 @@ scale), so the shipped levels are set by step and latent width, then trained.
 """
 
 
+def records():
+    return [json.loads(line) for line in LEDGER.read_text().splitlines() if line.strip()]
+
+
+def parent(record, rows):
+    """The ledger record of the weights this record's run started from, or None (from scratch,
+    or from a run's checkpoint that was never exported)."""
+    cmds = " ".join(record["commands"])
+    found = re.search(r"--init-from \S*?([\w.-]+\.pt)\b", cmds)
+    if found:
+        return next((r for r in rows if r["weights_file"] == found.group(1)), None)
+    if re.search(r"--init(\s|$)", cmds):   # the level's shipped weights at the time
+        older = [r for r in rows if (r["model"], r["quality"]) == (record["model"], record["quality"])
+                 and r["version"] < record["version"] and r.get("shipped") is not False]
+        return max(older, key=lambda r: r["version"], default=None)
+    return None
+
+
+def steps_from_scratch(record, rows):
+    """The record's steps plus those of every file it started from; None where a count is not a
+    plain number."""
+    total, r = 0, record
+    while r is not None:
+        if not isinstance(r["steps"], int):
+            return None
+        total += r["steps"]
+        r = parent(r, rows)
+    return total
+
+
 def render():
-    rows = [json.loads(line) for line in LEDGER.read_text().splitlines() if line.strip()]
+    rows = records()
     out = [INTRO]
     for r in rows:
         rate, quality = _val(r.get("val", {}))
         version = f"{r['version']} (not shipped)" if r.get("shipped") is False else r["version"]
-        out.append(f"| {r['model']} | {r['quality']} | {version} | {r['steps']} | {r['crop']}/{r['batch']} "
+        total = steps_from_scratch(r, rows)
+        out.append(f"| {r['model']} | {r['quality']} | {version} | {r['steps']} | {total or 'n/a'} "
+                   f"| {r['crop']}/{r['batch']} "
                    f"| {r['device']} | {r['wall_minutes']} | {rate} | {quality} "
                    f"| `{r['weights_sha256'][:16]}` |\n")
     out.append(RECIPES)
