@@ -154,7 +154,11 @@ def _size(path):
 def run(src, dst, mode, model=None, quality=None, device="cpu", jobs=1, force=False, echo=print, engine="local",
         batch_size=1):
     from tqdm import tqdm
+    from .errors import InputError
     pairs = plan(src, dst, mode)
+    if not pairs:
+        kinds = "image or audio files" if mode == "encode" else ".lcf files"
+        raise InputError(f"{src}: a folder with no {kinds} in it")
     _remove_stale_temporaries(dst)
     s = Summary()
     todo = []

@@ -71,12 +71,21 @@ def test_refuses_to_overwrite_without_force(encoded):
     assert run("encode", src, "-o", lcf, "--force").returncode == 0
 
 
-@pytest.mark.parametrize("case", ["missing", "directory", "not-image", "truncated", "flipped", "major", "text"])
+@pytest.mark.parametrize("case", ["missing", "directory", "not-image", "truncated", "flipped", "major", "text",
+                                  "output-is-input", "empty-folder"])
 def test_bad_input_gets_one_line_and_no_output(encoded, case, tmp_path):
     d, src, lcf = encoded
     data = lcf.read_bytes()
     out = tmp_path / "out.png"
-    if case == "missing":
+    if case == "output-is-input":   # even --force never writes over the file being read
+        mine = tmp_path / "mine.png"
+        mine.write_bytes(src.read_bytes())
+        r = run("encode", mine, "-o", tmp_path / "." / "mine.png", "--force")
+        assert mine.read_bytes() == src.read_bytes()
+    elif case == "empty-folder":    # a folder (even one named like an image) with nothing to code
+        (tmp_path / "x.png").mkdir()
+        r = run("encode", tmp_path / "x.png", "-o", tmp_path / "o.lcf")
+    elif case == "missing":
         r = run("encode", tmp_path / "nope.png", "-o", tmp_path / "o.lcf")
     elif case == "directory":  # a folder where a file is expected
         r = run("info", tmp_path)
@@ -143,6 +152,7 @@ def test_disk_full_or_unwritable_folder_is_one_line_and_leaves_nothing(tmp_path,
     from lcodec.cli.main import cli
     src = tmp_path / "photo.png"
     Image.fromarray(crop).save(src)
+    original = src.read_bytes()
     out = tmp_path / "photo.lcf"
     out.write_bytes(b"the user's old file")
     if fault == "disk-full":
@@ -157,5 +167,5 @@ def test_disk_full_or_unwritable_folder_is_one_line_and_leaves_nothing(tmp_path,
     lines = r.output.strip().splitlines()
     assert lines == [f"lcodec: error: {out}: cannot write "
                      f"({'No space left on device' if fault == 'disk-full' else 'Permission denied'})"]
-    assert out.read_bytes() == b"the user's old file"
+    assert out.read_bytes() == b"the user's old file" and src.read_bytes() == original
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.lcf", "photo.png"]

@@ -75,12 +75,17 @@ def test_golden_files_still_decode():
     from .make_golden import symbols_sha256
     manifest = json.loads((GOLDEN / "manifest.json").read_text())
     assert {r.get("modality", "image") for r in manifest.values()} == {"image", "audio"}
+    from lcodec.models import registry
+    shipped = {k.replace("/q", "-q"): e["version"] for k, e in registry.load_index().items()}
+    assert {k: r["version"] for k, r in manifest.items()} == shipped, "python tests/make_golden.py"
     for name, rec in manifest.items():
         f = lcodec.open(GOLDEN / f"{name}.lcf")
         assert symbols_sha256(f) == rec["symbols_sha256"], name
         if f.header["modality"] == "image":
             expected = np.asarray(Image.open(GOLDEN / f"{name}.decoded.png"))
             got = f.decode("cpu").astype(int)
+            # symbols are pinned exactly above; pixels may move by 1 where a CPU's float kernels
+            # round differently in the synthesis network
             assert np.abs(got - expected).max() <= 1 and np.mean(got == expected) > 0.999, name
         else:
             import soundfile as sf

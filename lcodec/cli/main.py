@@ -1,6 +1,7 @@
 """Entry point of the `lcodec` command. Commands import torch lazily, so --help, info and
 models answer at once. Every LcodecError becomes one line on stderr and exit status 1."""
 import json
+import os
 import sys
 import time
 import warnings
@@ -44,6 +45,14 @@ def _input_file(path):
     return p
 
 
+def _output_for(src, output, suffix):
+    """The output path (INPUT with `suffix` by default); never the input itself, even with --force."""
+    out = Path(output) if output else src.with_suffix(suffix)
+    if out.resolve() == src.resolve() or (out.exists() and os.path.samefile(out, src)):
+        raise LcodecError(f"{out}: is the input file; give another output")
+    return out
+
+
 def _batch(input, output, mode, jobs, force, **kw):
     """A folder in, a mirrored folder out (resumable); exit status 1 if any file failed."""
     from .. import batch
@@ -75,7 +84,7 @@ def encode(input, output, model, quality, device, force, jobs, engine, batch_siz
         return _batch(input, output, "encode", jobs, force, model=model, quality=quality,
                       device=str(api._device(device)), engine=engine, batch_size=batch_size)
     src = _input_file(input)
-    out = Path(output) if output else src.with_suffix(".lcf")
+    out = _output_for(src, output, ".lcf")
     if out.exists() and not force:
         raise LcodecError(f"{out}: already exists (use --force to overwrite)")
     notes = []
@@ -118,7 +127,7 @@ def decode(input, output, device, force, jobs, engine, conceal):
     lcf = api.open(src, tolerate_damage=conceal)
     if lcf.header["modality"] == "audio":
         return _decode_audio(lcf, src, output, device, force)
-    out = Path(output) if output else src.with_suffix(".png")
+    out = _output_for(src, output, ".png")
     fmt = {".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM"}.get(out.suffix.lower())
     if fmt is None:
         raise LcodecError(f"{out}: unsupported output type (use .png, .bmp, .tif or .ppm)")
@@ -141,7 +150,7 @@ def decode(input, output, device, force, jobs, engine, conceal):
 def _decode_audio(lcf, src, output, device, force):
     from .. import api
     from ..io.audio import output_format
-    out = Path(output) if output else src.with_suffix(".wav")
+    out = _output_for(src, output, ".wav")
     output_format(out, lcf.header["subtype"], lcf.header["channels"])  # refuse a bad output before any work
     if out.exists() and not force:
         raise LcodecError(f"{out}: already exists (use --force to overwrite)")

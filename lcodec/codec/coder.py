@@ -82,6 +82,8 @@ class Encoder:
 class Decoder:
     def __init__(self, data):
         import constriction
+        if not len(data):   # the encoder writes at least one word for any symbol it codes
+            raise FormatError("empty entropy-coded stream (corrupt file)")
         if len(data) % 4:
             raise FormatError("entropy-coded stream length is not a multiple of 4 bytes")
         words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
