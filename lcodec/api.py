@@ -324,8 +324,14 @@ class LcfFile:
             if self.header["frames"] * self.header["channels"] > MAX_ARRAY_SAMPLES:
                 raise LcodecError(f"{self.header['frames']} frames x {self.header['channels']} channels is too "
                                   "much to decode into memory: use decode_chunks() or write_audio()")
-            chunks = list(self.decode_chunks(device))
-            return np.concatenate(chunks) if chunks else np.zeros((0, self.header["channels"]), np.float32)
+            out = np.empty((self.header["frames"], self.header["channels"]), np.float32)
+            at = 0
+            for chunk in self.decode_chunks(device):   # filled in place: no second copy
+                out[at:at + len(chunk)] = chunk
+                at += len(chunk)
+            if at != len(out):
+                raise FormatError(f"decoded {at} of {len(out)} frames (corrupt file)")
+            return out
         codec, grid = self._tiles(device)
         if hasattr(codec, "decode_image"):   # whole-image decoding (vqgan)
             pixels, self.concealed, self.concealed_tiles = codec.decode_image(

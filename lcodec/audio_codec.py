@@ -9,7 +9,8 @@ from .errors import FormatError, InputError
 from .io import audio
 
 OUTPUT_CHUNK = 1 << 16      # output frames resampled per step on decode
-MAX_ARRAY_SAMPLES = 1 << 31  # decode() into one array (8 GiB of float32); longer: decode_chunks()
+MAX_ARRAY_SAMPLES = 1 << 28  # decode() into one array: 1 GiB of float32 (47 min of 48 kHz stereo);
+                             # longer: decode_chunks() or write_audio(), which stream
 
 
 def tile_inputs(reader, info, rate, segment, overlap):

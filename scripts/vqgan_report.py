@@ -65,7 +65,7 @@ def measure(folder, qualities):
                 lost = rng.random(idx.shape) < p
                 mode, mean_vectors = vqgan.restore(codec.model, idx, lost)
                 row[f"index_accuracy_drop{int(p * 100)}"] = float((mode[lost] == idx[lost]).mean())
-                for how, decoded in (("restorer", vqgan.to_uint8(vqgan.decode_vectors(codec.model, mean_vectors), h, w)),
+                for how, decoded in (("restorer", vqgan.decode_vectors(codec.model, mean_vectors, h, w)),
                                      ("mode", vqgan.decode_pixels(codec.model, mode, h, w)),
                                      ("common", vqgan.decode_pixels(codec.model, np.where(lost, common, idx), h, w))):
                     _, ms = scores(pixels, decoded)

@@ -190,6 +190,28 @@ def test_audio_header_is_validated():
 
 
 # ---- bad input and outputs (library and CLI) ------------------------------------------------
+def test_a_small_file_declaring_hours_is_not_decoded_into_memory():
+    """A forged file of silent segments that declares 2 hours: tiny on disk, so decode() into
+    one array is refused before any work or allocation (decode_chunks / write_audio stream)."""
+    import time
+    from lcodec.audio_codec import MAX_ARRAY_SAMPLES
+    blob = lcodec.encode(np.zeros((5000, 2)), rate=44100, device="cpu")
+    c = container.read(blob)
+    h = {k: v for k, v in c.header.items() if k != "format"}
+    frames = 2 * 3600 * 44100
+    up, down = audio.ratio(h["sample_rate"], h["model_rate"])
+    n = segments.segment_count(audio.resampled_length(frames, up, down), h["segment"]) * \
+        len(segments.channel_groups(2))
+    forged = container.write(dict(h, frames=frames, tiles=n), [c.tiles[0]] * n)
+    assert len(forged) < 200_000 and frames * 2 > MAX_ARRAY_SAMPLES
+    t = time.perf_counter()
+    with pytest.raises(lcodec.LcodecError, match="too much to decode into memory"):
+        lcodec.decode(forged, device="cpu")
+    assert time.perf_counter() - t < 2
+    first = next(lcodec.open(forged).decode_chunks("cpu"))
+    assert first.shape[1] == 2 and not first.any()
+
+
 def test_bad_audio_input_is_refused(tmp_path):
     (tmp_path / "empty.wav").write_bytes(b"")
     (tmp_path / "text.wav").write_text("not audio at all")

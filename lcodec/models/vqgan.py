@@ -173,7 +173,8 @@ def windowed(fn, x, scale, core, margin):
     """Apply a convolutional fn (input grid -> output grid `scale` times finer, or coarser for
     scale < 1) to overlapping windows of x (1 x C x H x W), each window `core` input cells plus
     `margin` of context on every side, and stitch the window cores: bounded memory for any
-    image, and (margin >= the receptive field that matters) the same result as one pass."""
+    image, and (margin >= the receptive field that matters) the same result as one pass. fn
+    may change the dtype (e.g. take uint8 pixels or give them): only windows are ever float."""
     _, _, h, w = x.shape
     out = None
     for y0 in range(0, h, core):
@@ -194,8 +195,9 @@ def windowed(fn, x, scale, core, margin):
 def image_latents(model, pixels, device="cpu"):
     """H x W x 3 uint8 -> 1 x EMBED x ceil(H/16) x ceil(W/16) normalised latents (edge-padded
     image, encoder run in windows of 1024 px with 256 px of context)."""
-    x = torch.from_numpy(pad_to(pixels, FACTOR)).permute(2, 0, 1)[None].to(device).float() / 255.0
-    return windowed(model.encode_latents, x, 1 / FACTOR, CORE * FACTOR, 2 * MARGIN * FACTOR)
+    x = torch.from_numpy(pad_to(pixels, FACTOR)).permute(2, 0, 1)[None].to(device)
+    return windowed(lambda w: model.encode_latents(w.float() / 255.0), x, 1 / FACTOR, CORE * FACTOR,
+                    2 * MARGIN * FACTOR)
 
 
 def image_indices(model, pixels, device="cpu"):
@@ -204,25 +206,17 @@ def image_indices(model, pixels, device="cpu"):
 
 
 @torch.no_grad()
-def decode_indices(model, idx, device="cpu"):
-    """Index map -> 3 x 16h x 16w float image in [0, 1] (decoder in windows)."""
-    return decode_vectors(model, model.quantizer.lookup(torch.from_numpy(idx)[None].to(device)))
-
-
-@torch.no_grad()
-def decode_vectors(model, q):
-    """1 x EMBED x h x w code vectors -> 3 x 16h x 16w float image in [0, 1] (decoder in windows)."""
-    return windowed(model.decode_codes, q, FACTOR, CORE, MARGIN)[0].clamp(0, 1)
-
-
-def to_uint8(x, h, w):
-    """3 x H' x W' float image in [0, 1] -> its h x w x 3 uint8 crop."""
-    return torch.round(x * 255.0).to(torch.uint8).permute(1, 2, 0).cpu().numpy()[:h, :w]
+def decode_vectors(model, q, h, w):
+    """1 x EMBED x h' x w' code vectors -> the h x w x 3 uint8 image they decode to (decoder in
+    windows, each rounded to 8 bits as it comes: no full-size float image)."""
+    def to_uint8(window):
+        return torch.round(model.decode_codes(window).clamp(0, 1) * 255.0).to(torch.uint8)
+    return windowed(to_uint8, q, FACTOR, CORE, MARGIN)[0].permute(1, 2, 0).cpu().numpy()[:h, :w]
 
 
 def decode_pixels(model, idx, h, w, device="cpu"):
     """Index map -> the h x w x 3 uint8 image it decodes to."""
-    return to_uint8(decode_indices(model, idx, device), h, w)
+    return decode_vectors(model, model.quantizer.lookup(torch.from_numpy(idx)[None].to(device)), h, w)
 
 
 @torch.no_grad()
@@ -419,7 +413,7 @@ class VqganCodec:
         if not filled:
             return decode_pixels(self.model, idx, h, w, self.device), 0, lost_tiles
         vectors = restore(self.model, idx, lost, self.device)[1]
-        return to_uint8(decode_vectors(self.model, vectors), h, w), filled, lost_tiles
+        return decode_vectors(self.model, vectors, h, w), filled, lost_tiles
 
     def latents(self, payload, h, w):
         """One tile's code vectors (EMBED x ceil(h/16) x ceil(w/16)): no network runs."""
