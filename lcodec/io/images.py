@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import InputError
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm"}
 MAX_PIXELS = 16384 * 16384  # hard ceiling for what lcodec will encode (tiles keep memory bounded)
 
 
