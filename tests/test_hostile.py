@@ -1,5 +1,6 @@
 """Hostile and odd inputs: every model on 1 x 1 and 1 x N images, forged files of empty tiles,
-EXIF orientation, animated GIFs, decompression bombs, symlinks."""
+EXIF orientation, animated GIFs, decompression bombs, symlinks; and every model's bytes
+independent of the thread count."""
 import struct
 import time
 import zlib
@@ -82,3 +83,17 @@ def test_symlinks_are_followed_and_dangling_ones_refused(tmp_path, crop):
     assert lcodec.encode(tmp_path / "link.png", device="cpu") == lcodec.encode(tmp_path / "real.png", device="cpu")
     with pytest.raises(InputError, match="no such file"):
         lcodec.encode(tmp_path / "dangling.png", device="cpu")
+
+
+@pytest.mark.parametrize("model", IMAGE_MODELS)
+def test_every_model_writes_the_same_bytes_with_1_and_2_threads(model, crop):
+    import torch
+    threads = torch.get_num_threads()
+    try:
+        blobs = []
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            blobs.append(lcodec.encode(crop, model=model, quality=2, device="cpu"))
+    finally:
+        torch.set_num_threads(threads)
+    assert blobs[0] == blobs[1]
