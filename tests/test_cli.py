@@ -29,7 +29,7 @@ def encoded(tmp_path_factory, crop):
     Image.fromarray(crop).save(src)
     r = run("encode", src)
     assert r.returncode == 0, r.stderr
-    assert "bpp" in r.stdout
+    assert "bpp" in r.stdout and "peak memory" in r.stdout
     return d, src, d / "photo.lcf"
 
 

@@ -53,6 +53,11 @@ def _output_for(src, output, suffix):
     return out
 
 
+def _peak_memory():
+    import resource
+    return f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"   # Linux: KiB
+
+
 def _batch(input, output, mode, jobs, force, **kw):
     """A folder in, a mirrored folder out (resumable); exit status 1 if any file failed."""
     from .. import batch
@@ -100,7 +105,7 @@ def encode(input, output, model, quality, device, force, jobs, engine, batch_siz
                 f"{info['kbps']:.1f} kbps")
     else:
         what = f"{info['width']}x{info['height']}, {len(data)} bytes, {info['bpp']:.4f} bpp"
-    click.echo(f"{src} -> {out}: {what}, {info['model']} q{info['quality']}, {dt:.2f} s")
+    click.echo(f"{src} -> {out}: {what}, {info['model']} q{info['quality']}, {dt:.2f} s, {_peak_memory()}")
 
 
 @cli.command()
@@ -139,7 +144,7 @@ def decode(input, output, device, force, jobs, engine, conceal):
     buf = io.BytesIO()
     Image.fromarray(pixels, "RGB").save(buf, format=fmt)
     api.write_atomic(out, buf.getvalue(), force=force)
-    done = f"{src} -> {out}: {pixels.shape[1]}x{pixels.shape[0]}, {dt:.2f} s"
+    done = f"{src} -> {out}: {pixels.shape[1]}x{pixels.shape[0]}, {dt:.2f} s, {_peak_memory()}"
     if conceal:
         lost = lcf.concealed_tiles
         done += (f", concealed {lcf.concealed} indices of {len(lost)} damaged tile(s) {lost}" if lost
@@ -157,7 +162,8 @@ def _decode_audio(lcf, src, output, device, force):
     t = time.time()
     frames = api.write_audio(lcf, out, device=device, force=force)
     h = lcf.header
-    click.echo(f"{src} -> {out}: {h['sample_rate']} Hz, {h['channels']} ch, {frames} frames, {time.time() - t:.2f} s")
+    click.echo(f"{src} -> {out}: {h['sample_rate']} Hz, {h['channels']} ch, {frames} frames, {time.time() - t:.2f} s, "
+               f"{_peak_memory()}")
 
 
 @cli.command()
