@@ -406,6 +406,20 @@ def atomic_path(path, force=False):
             os.unlink(tmp)
 
 
+IMAGE_FORMATS = {".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM"}
+
+
+def write_image(lcf, path, device="auto", force=False, conceal=False):
+    """Decode an image LcfFile into an image file (format by extension), atomically; returns
+    (width, height). The decoded array is dropped once Pillow has its copy, and the file goes
+    straight to disk, so a 16384^2 image never has more than two copies in memory."""
+    from PIL import Image
+    img = Image.fromarray(lcf.decode(device=device, conceal=conceal), "RGB")
+    with atomic_path(path, force) as tmp:
+        img.save(tmp, format=IMAGE_FORMATS[Path(path).suffix.lower()])
+    return img.size
+
+
 def write_audio(lcf, path, device="auto", force=False):
     """Decode an audio LcfFile into a WAV or FLAC file (by extension) with the original rate,
     channel count, length and (where the format allows) sample type; streamed, atomic."""

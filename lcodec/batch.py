@@ -134,14 +134,8 @@ def _code(job):
     if lcf.header["modality"] == "audio":
         api.write_audio(lcf, dst, device=_worker["device"], force=_worker["force"])
         return str(src), os.path.getsize(src), os.path.getsize(dst), 0, None
-    import io
-    from PIL import Image
-    pixels = lcf.decode(device=_worker["device"])
-    buf = io.BytesIO()
-    Image.fromarray(pixels, "RGB").save(buf, format="PNG")
-    data = buf.getvalue()
-    api.write_atomic(dst, data, force=_worker["force"])
-    return str(src), os.path.getsize(src), len(data), pixels.shape[0] * pixels.shape[1], None
+    w, h = api.write_image(lcf, dst, device=_worker["device"], force=_worker["force"])
+    return str(src), os.path.getsize(src), os.path.getsize(dst), w * h, None
 
 
 def _size(path):

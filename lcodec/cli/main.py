@@ -121,8 +121,6 @@ def encode(input, output, model, quality, device, force, jobs, engine, batch_siz
               help="Fill the indices of damaged tiles (CRC failure) with the model's restorer instead of failing (vqgan).")
 def decode(input, output, device, force, jobs, engine, conceal):
     """Decode an .lcf file (or a folder of them) to an image or audio file."""
-    import io
-    from PIL import Image
     from .. import api
     if Path(input).is_dir():
         if conceal:
@@ -133,18 +131,14 @@ def decode(input, output, device, force, jobs, engine, conceal):
     if lcf.header["modality"] == "audio":
         return _decode_audio(lcf, src, output, device, force)
     out = _output_for(src, output, ".png")
-    fmt = {".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM"}.get(out.suffix.lower())
-    if fmt is None:
+    if out.suffix.lower() not in api.IMAGE_FORMATS:
         raise LcodecError(f"{out}: unsupported output type (use .png, .bmp, .tif or .ppm)")
     if out.exists() and not force:
         raise LcodecError(f"{out}: already exists (use --force to overwrite)")
     t = time.time()
-    pixels = lcf.decode(device=device, conceal=conceal)
+    w, h = api.write_image(lcf, out, device=device, force=force, conceal=conceal)
     dt = time.time() - t
-    buf = io.BytesIO()
-    Image.fromarray(pixels, "RGB").save(buf, format=fmt)
-    api.write_atomic(out, buf.getvalue(), force=force)
-    done = f"{src} -> {out}: {pixels.shape[1]}x{pixels.shape[0]}, {dt:.2f} s, {_peak_memory()}"
+    done = f"{src} -> {out}: {w}x{h}, {dt:.2f} s, {_peak_memory()}"
     if conceal:
         lost = lcf.concealed_tiles
         done += (f", concealed {lcf.concealed} indices of {len(lost)} damaged tile(s) {lost}" if lost

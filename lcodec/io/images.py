@@ -27,7 +27,8 @@ def read_image(path):
             if getattr(im, "n_frames", 1) > 1:
                 notes.append(f"animated image: encoding the first of {im.n_frames} frames")
             im.seek(0)
-            im = ImageOps.exif_transpose(im)
+            if im.getexif().get(0x0112, 1) != 1:   # orientation tag (exif_transpose always copies)
+                im = ImageOps.exif_transpose(im)
             arr = to_rgb(im, notes)
     except InputError:
         raise
@@ -46,8 +47,11 @@ def to_rgb(im, notes):
     """Convert any Pillow mode to 8-bit RGB, noting what was lost."""
     from PIL import Image
     mode = im.mode
-    if mode == "RGB":
-        return np.asarray(im, dtype=np.uint8).copy()
+    if mode == "RGB":   # by strips: one full-size copy, not three (a 16384^2 image is 805 MB)
+        arr = np.empty((im.height, im.width, 3), np.uint8)
+        for y in range(0, im.height, 1024):
+            arr[y:y + 1024] = np.asarray(im.crop((0, y, im.width, min(im.height, y + 1024))))
+        return arr
     if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         a = np.asarray(im).astype(np.float64)
         if mode == "F" and a.size and np.nanmax(a) <= 1.0:
@@ -74,12 +78,3 @@ def check_array(arr):
     if arr.shape[0] * arr.shape[1] > MAX_PIXELS:
         raise InputError(f"image of {arr.shape[1]}x{arr.shape[0]} exceeds the {MAX_PIXELS}-pixel limit")
     return np.ascontiguousarray(arr)
-
-
-def encode_png(arr):
-    """PNG bytes of an H x W x 3 uint8 array."""
-    import io
-    from PIL import Image
-    buf = io.BytesIO()
-    Image.fromarray(arr, "RGB").save(buf, format="PNG")
-    return buf.getvalue()
