@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from . import audio_anchors, audio_metrics
-from .run import BD_NA, _at, _fmt, _timed, bd_table, training_table, learned_targets, write_rows
+from .run import BD_NA, _at, _db, _fmt, _timed, bd_table, training_table, learned_targets, write_rows
 
 FIELDS = ["file", "codec", "kind", "quality", "rate", "channels", "seconds", "bytes", "header_bytes", "kbps",
           "snr", "si_sdr", "mel_dist", "encode_s", "decode_s"]
@@ -149,7 +149,7 @@ def write_report(out, rows, env):
                     cells = []
                     for a in anchor_codecs:
                         d, n = matched(rows, m, p["quality"], a, metric)
-                        cells.append(f"{_fmt(d, 2)} dB ({n})")
+                        cells.append(f"{_db(d)} ({n})")
                     lines.append(f"| {m} | {p['quality']} | {p['kbps']:.1f} | " + " | ".join(cells) + " |")
     lines += training_table(cv, [c for c in learned if c in cv])
     (out / "summary.md").write_text("\n".join(lines) + "\n")

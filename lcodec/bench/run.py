@@ -207,6 +207,10 @@ def _pct(v):
     return _fmt(v) if v is None or math.isnan(v) else f"{v:.1f} %"
 
 
+def _db(v):
+    return _fmt(v) if v is None or math.isnan(v) else f"{v:.2f} dB"
+
+
 BD_NA = ("\nn/a: no BD-rate, because the two curves share no range of quality (BD-rate integrates over "
          "the overlap), or one has fewer than two rising points.")
 
@@ -243,7 +247,7 @@ def write_report(out, rows, env):
     if learned and anchor_codecs:
         lines += ["\n## BD-rate (PSNR, PCHIP; negative = fewer bits than the anchor at equal quality)\n",
                   "Columns are the classical anchors and the learned peers (" + (", ".join(peers) or "none") +
-                  ", trained here with the same command and budget as our models).\n"]
+                  ", trained here with the same command as our models; the last table gives every model's training).\n"]
         lines += bd_table(cv, learned, anchor_codecs)
         lines.append(BD_NA)
         lines += ["\n## Each learned point against the anchors at the same bpp\n",
@@ -255,7 +259,7 @@ def write_report(out, rows, env):
             for p in cv[m]:
                 diffs = [None if a == m else p["psnr"] - _at(cv[a], p["bpp"]) for a in anchor_codecs]
                 lines.append(f"| {m} | {p['quality']} | {p['bpp']:.4f} | " +
-                             " | ".join("-" if d is None else f"{_fmt(d, 2)} dB" for d in diffs) + " |")
+                             " | ".join("-" if d is None else _db(d) for d in diffs) + " |")
     mosaic = [c for c in cv if c.endswith("+webp-mosaic")]
     if mosaic:
         lines += ["\n## Entropy coding vs the paper's WebP mosaics (same latents)\n",
