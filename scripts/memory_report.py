@@ -27,7 +27,7 @@ def photo_of(size, path):
 
 
 def measured(args):
-    """(exit status, seconds, peak resident MiB) of one lcodec command in a fresh process."""
+    """(seconds, peak resident MiB) of one lcodec command in a fresh process; exits on failure."""
     t = time.time()
     p = subprocess.Popen([sys.executable, "-m", "lcodec.cli", *map(str, args)], stdout=subprocess.DEVNULL,
                          stderr=subprocess.PIPE)

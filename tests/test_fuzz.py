@@ -1,7 +1,8 @@
 """Fuzzing the .lcf reader and decoder with mutated real files (a golden file of every model
 family, format 1.0 and 1.1, image and audio, and a file of several tiles): every case ends in a
 decoded image or signal or an LcodecError, never another exception or a hang. Run longer by hand with
-LCODEC_FUZZ_EXAMPLES=5000 python -m pytest tests/test_fuzz.py (or tests/fuzz_atheris.py)."""
+LCODEC_FUZZ_EXAMPLES=5000 python -m pytest tests/test_fuzz.py, counted in docs/fuzz.md by
+scripts/fuzz_report.py (or coverage-guided: tests/fuzz_atheris.py)."""
 import os
 import struct
 import time
