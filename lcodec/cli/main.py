@@ -54,8 +54,8 @@ def _output_for(src, output, suffix):
 
 
 def _peak_memory():
-    import resource
-    return f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB"   # Linux: KiB
+    from ..batch import peak_rss_mib
+    return f"peak memory {peak_rss_mib():.0f} MiB"
 
 
 def _batch(input, output, mode, jobs, force, **kw):

@@ -18,7 +18,7 @@ from ..models.registry import WEIGHTS_DIR, sha256_file
 from ..models.state import to_fp16
 from ..models.walloc_image import tile_symbols
 from . import data
-from .ledger import LEDGER
+from .ledger import LEDGER, records
 from .walloc_train import build
 
 
@@ -105,18 +105,12 @@ def _replace_index_entry(key, entry):
                 (WEIGHTS_DIR / old[k]).unlink(missing_ok=True)
 
 
-def _ledger():
-    if not LEDGER.exists():
-        return []
-    return [json.loads(line) for line in LEDGER.read_text().splitlines() if line.strip()]
-
-
 def install(name, quality, version, weights_path, tables_path, record, val_dir, dictionary_path=None):
     """Ship weights + tables (+ CLC's dictionary) as `version` of (name, quality): registry,
     validation, ledger."""
     from .. import api
     old = registry.load_index().get(f"{name}/q{quality}")
-    used = [r["version"] for r in _ledger() if (r["model"], r["quality"]) == (name, quality)]
+    used = [r["version"] for r in records() if (r["model"], r["quality"]) == (name, quality)]
     if max(used + [old["version"] if old else 0]) >= version:
         raise SystemExit(f"{name} q{quality} version {max(used)} exists (installed or in the ledger): "
                          "new weights need a higher version")

@@ -76,6 +76,9 @@ scale), so the shipped levels are set by step and latent width, then trained.
 
 
 def records():
+    """Every ledger record, oldest first ([] before the first export)."""
+    if not LEDGER.exists():
+        return []
     return [json.loads(line) for line in LEDGER.read_text().splitlines() if line.strip()]
 
 
