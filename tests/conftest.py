@@ -1,3 +1,4 @@
+import contextlib
 import os
 from pathlib import Path
 
@@ -9,6 +10,18 @@ EXAMPLE = ROOT / "examples" / "seeding.png"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+
+
+@contextlib.contextmanager
+def torch_threads(n):
+    """torch's intra-op thread count set to n inside the block, restored after."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

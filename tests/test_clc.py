@@ -8,7 +8,7 @@ from lcodec.models import clc, hyperprior
 from lcodec.models.state import to_fp16
 
 from . import test_hyperprior
-from .conftest import save_crops
+from .conftest import save_crops, torch_threads
 
 # the hyperprior's damaged-tile test, run here on this module's CLC codec (damaged ids included)
 test_damaged_payloads_give_format_errors_or_images = test_hyperprior.test_damaged_payloads_give_format_errors_or_images
@@ -82,15 +82,11 @@ def test_an_untrained_conditioner_is_exactly_the_base_codec(photo):
 
 
 def test_bytes_and_parameters_do_not_depend_on_threads_or_input_precision(codec, crop):
-    threads = torch.get_num_threads()
     z = np.random.default_rng(1).integers(-6, 7, size=(16, 3, 4))
-    try:
-        out = []
-        for n in (1, 2):
-            torch.set_num_threads(n)
+    out = []
+    for n in (1, 2):
+        with torch_threads(n):
             out.append((codec.encode_tile(crop), codec.entropy_params(z, np.array([1, 3]))))
-    finally:
-        torch.set_num_threads(threads)
     assert out[0][0] == out[1][0]
     np.testing.assert_array_equal(out[0][1][0], out[1][1][0])
     np.testing.assert_array_equal(out[0][1][1], out[1][1][1])

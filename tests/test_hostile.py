@@ -15,7 +15,7 @@ from lcodec.codec.tiling import tile_grid
 from lcodec.formats import container
 from lcodec.io.images import read_image
 
-from .conftest import GOLDEN
+from .conftest import GOLDEN, torch_threads
 
 IMAGE_MODELS = ["walloc-rgb", "mgm", "vqgan", "clc", "mbt2018-mean", "bmshj2018-hyperprior"]
 
@@ -87,13 +87,8 @@ def test_symlinks_are_followed_and_dangling_ones_refused(tmp_path, crop):
 
 @pytest.mark.parametrize("model", IMAGE_MODELS)
 def test_every_model_writes_the_same_bytes_with_1_and_2_threads(model, crop):
-    import torch
-    threads = torch.get_num_threads()
-    try:
-        blobs = []
-        for n in (1, 2):
-            torch.set_num_threads(n)
+    blobs = []
+    for n in (1, 2):
+        with torch_threads(n):
             blobs.append(lcodec.encode(crop, model=model, quality=2, device="cpu"))
-    finally:
-        torch.set_num_threads(threads)
     assert blobs[0] == blobs[1]

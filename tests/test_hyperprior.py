@@ -8,7 +8,7 @@ from lcodec.errors import FormatError
 from lcodec.models import hyperprior
 from lcodec.models.state import to_fp16
 
-from .conftest import save_crops
+from .conftest import save_crops, torch_threads
 
 
 def small_codec(means):
@@ -49,16 +49,12 @@ def test_symbols_round_trip_exactly_and_decode_to_the_image_shape(codec, crop):
 
 
 def test_scale_indices_and_bytes_do_not_depend_on_threads(codec, crop):
-    threads = torch.get_num_threads()
-    try:
-        out = []
-        for n in (1, 2):
-            torch.set_num_threads(n)
+    out = []
+    for n in (1, 2):
+        with torch_threads(n):
             blob = codec.encode_tile(crop)
             z = np.random.default_rng(1).integers(-6, 7, size=(16, 4, 5))
             out.append((blob, codec.entropy_params(z, None)[0]))
-    finally:
-        torch.set_num_threads(threads)
     assert out[0][0] == out[1][0]
     np.testing.assert_array_equal(out[0][1], out[1][1])
 

@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import lcodec
@@ -12,7 +11,7 @@ from lcodec import api
 from lcodec.errors import FormatError, InputError, ModelError
 from lcodec.formats import container
 
-from .conftest import GOLDEN
+from .conftest import GOLDEN, torch_threads
 
 
 def psnr(a, b):
@@ -31,17 +30,15 @@ def test_round_trip_quality_floor(crop, quality):
 
 def test_same_bytes_across_threads_and_float_precision(crop):
     codec = api.get_codec("walloc-rgb", 2, "cpu")
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
+    with torch_threads(1):
         one = codec.encode_tile(crop)
-        torch.set_num_threads(2)
+    with torch_threads(2):
         two = codec.encode_tile(crop)
-        codec.model.double()
-        f64 = codec.encode_tile(crop)
-    finally:
-        codec.model.float()
-        torch.set_num_threads(threads)
+        try:
+            codec.model.double()
+            f64 = codec.encode_tile(crop)
+        finally:
+            codec.model.float()
     assert one == two == f64
 
 
