@@ -11,7 +11,7 @@ testing, so no photo is in both. Both inputs are read from those files once, as 
 read a dataset of .lcf files: latents (entropy decoding only) or decoded pixels (the full
 decoder). Training draws random 128 px crops, aligned in latent space to the model's stride
 (12 x 16 x 16 latents; 3 x 128 x 128 pixels at the same place), inside one tile (tiles are coded
-apart, and a seam's direction would give the rotation away); testing uses a 128 px grid. Every
+apart, and a seam's direction could give the rotation away); testing uses a 128 px grid. Every
 model sees the same crops. The latent and pixel models share one body (two 3x3 convs at 16 x 16,
 4 x 4 pooling, a linear head); the pixel model needs a front end that brings 128 px to 16, and
 two are measured: `patchify` (strided 4x4 then 2x2 convs, as cheap as a front end can be) and
@@ -93,7 +93,7 @@ def read_pixels(lcfs):
 def positions(tiles, side, grid):
     """(file, tile, y, x) of every crop of `side` latent steps that fits inside a tile: every
     position, or only those on a grid of `side` steps (tiles are coded independently, so a
-    crop never straddles a seam, whose direction would give the rotation away)."""
+    crop never straddles a seam, whose direction could give the rotation away)."""
     step = side if grid else 1
     out = []
     for i, f in enumerate(tiles):

@@ -112,3 +112,31 @@ def test_torchrun_two_ranks_train_on_their_own_data_and_end_identical(tmp_path, 
     state = torch.load(run / "last.pt", map_location="cpu", weights_only=True)
     assert state["step"] > 0
     assert (run / "commands.txt").read_text().startswith("torchrun --nproc_per_node 2")
+
+
+def test_teacher_is_the_installed_codec_and_distillation_trains(tmp_path, photo):
+    """--teacher: the frozen teacher decodes as the installed walloc-rgb q2 does, and a student
+    trains a few steps with its output as half of the distortion target."""
+    import lcodec
+    torch.set_num_threads(1)
+    crop = np.ascontiguousarray(photo[:128, :128])
+    teacher = walloc_train._teacher("walloc-rgb", 2, "cpu")
+    assert not any(p.requires_grad for p in teacher.parameters())
+    x = torch.from_numpy(crop).permute(2, 0, 1)[None].float() / 255 - 0.5
+    taught = torch.round((teacher(x, noise=False)[0].clamp(-0.5, 0.5)[0].permute(1, 2, 0) + 0.5) * 255)
+    decoded = torch.from_numpy(lcodec.decode(lcodec.encode(crop, model="walloc-rgb", quality=2, device="cpu"),
+                                             device="cpu").astype(np.float32))
+    assert torch.mean((taught - decoded) ** 2) < 1.0      # the same image, up to a rounding step
+    Image.fromarray(crop).save(tmp_path / "a.png")
+    rec, state = walloc_train.run("walloc-rgb", 1, tmp_path, tmp_path, minutes=0.03, resume=False, device="cpu",
+                                  run_dir=tmp_path / "run", batch=2, crop=32, teacher=2, val_every=10**6)
+    assert state.step > 0 and np.isfinite(rec["val_psnr"])
+
+
+def test_teacher_is_refused_outside_walloc(tmp_path, photo):
+    from click.testing import CliRunner
+    from lcodec.cli.main import cli
+    Image.fromarray(photo[:64, :64]).save(tmp_path / "a.png")
+    r = CliRunner().invoke(cli, ["train", "mgm", "-q", "1", "--data", str(tmp_path), "--minutes", "0",
+                                 "--teacher", "2", "--run-dir", str(tmp_path / "run")])
+    assert r.exit_code == 1 and "--teacher" in r.output

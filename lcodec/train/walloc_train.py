@@ -59,6 +59,18 @@ class ChannelDensity(torch.nn.Module):
         return -lp.sum()
 
 
+def _teacher(name, quality, device):
+    """The installed weights of another quality of this model, frozen, as a distillation teacher."""
+    from ..models import registry
+    from ..models.state import load_state
+    from ..errors import InputError
+    if model_spec(name)["modality"] != "image":
+        raise InputError("--teacher is for image WaLLoC models")
+    teacher = build(name, quality)
+    teacher.load_state_dict(load_state(registry.verified_path(registry.weights_entry(name, quality), "weights_file")))
+    return teacher.to(device).eval().requires_grad_(False)
+
+
 def psnr(mse):
     return 10 * math.log10(1.0 / max(mse, 1e-12))
 
@@ -75,13 +87,17 @@ def _data(spec, data_dir, val_dir, stride, seed):
 
 def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batch=8, crop=None,
         lr=5e-4, seed=0, pca=True, val_every=500, init_from=None, lmbda=None, step_scale=1.0,
-        freeze_encoder=False):
+        freeze_encoder=False, teacher=None, distill=0.5, crop_schedule=True, learn_step=True):
     """Train (or, with init_from = a shipped weights file, fine-tune) one WaLLoC quality level.
     Images train on crop x crop squares, audio on crop-sample excerpts; the last 40% of the
     budget uses 4x larger crops (and a quarter of the batch). lmbda overrides the quality's rate
     weight (for experiments). step_scale multiplies the quantization step after initialisation;
     with freeze_encoder only the decoder trains, so the latents (and the rate) stay as they are:
-    together they move a trained model to a lower rate and teach its decoder the coarser step."""
+    together they move a trained model to a lower rate and teach its decoder the coarser step.
+    teacher (an installed quality of the same model) adds distillation: a share `distill` of the
+    distortion term fits the teacher's decoded image instead of the original (so the balance
+    of distortion against rate stays as it was). crop_schedule=False keeps the first crop size to
+    the end; learn_step=False keeps a rate-aware model's quantization step fixed (measurements)."""
     torch.manual_seed(seed)
     spec, qspec = model_spec(name), quality_spec(name, quality)
     audio = spec["modality"] == "audio"
@@ -100,10 +116,12 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
     lmbda = qspec["lmbda"] if lmbda is None else lmbda
     density = ChannelDensity(model.latent, model.max_symbol) if lmbda > 0 else None
     model.to(device)
+    teach = _teacher(name, teacher, device) if teacher else None
     frozen = {"log_scale"} | ({f"encoder.{k}" for k, _ in model.encoder.named_parameters()} if freeze_encoder else set())
     params = [{"params": [p for n, p in model.named_parameters() if n not in frozen], "lr_scale": 1.0}]
     if lmbda > 0 and not freeze_encoder:  # the step is learned only where a rate term gives it a reason
-        params.append({"params": [model.log_scale], "lr_scale": 0.1})
+        if learn_step:
+            params.append({"params": [model.log_scale], "lr_scale": 0.1})
         density.to(device)
         params.append({"params": density.parameters(), "lr_scale": 10.0})
     opt = torch.optim.Adam(params, lr=lr)
@@ -113,7 +131,7 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
     t0 = time.time()
 
     def step_fn(step, cur_lr):
-        late = time.time() - t0 >= 0.6 * minutes * 60
+        late = crop_schedule and time.time() - t0 >= 0.6 * minutes * 60
         c, b = (late_crop, max(1, batch // 4)) if late else (crop, batch)
         x = sampler.batch(b, c).to(device)
         y = model.compand(model.analysis(x))
@@ -122,6 +140,10 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
         x_hat = model.synthesis(y_t)
         mse = torch.mean((x_hat - x) ** 2)
         loss = mse + lmbda * rate
+        if teach is not None:
+            with torch.no_grad():
+                target = teach(x, noise=False)[0].clamp(-0.5, 0.5)   # the teacher's decoded image
+            loss = loss + distill * (torch.mean((x_hat - target) ** 2) - mse)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
