@@ -270,17 +270,37 @@ class LcfFile:
             raise FormatError(f"header says {self.header['tiles']} tiles, its image size makes {len(grid)}")
         return codec, grid
 
-    def latents(self, device="cpu", tile=0):
-        """Dequantized latents of one tile, without running the synthesis network. Images:
-        C x h x w. Audio: (k * C) x t for one segment of one channel group (k = 2 for a pair:
-        its mid latents, then its side latents; k = 1 for a lone channel); t = ceil(samples / 256)."""
+    def latents(self, device="cpu", tile=None):
+        """Dequantized latents, without running the synthesis network. Images: C x h x w of the
+        whole image (its tiles' latents side by side), or of one tile with `tile=i`. Audio:
+        (k * C) x t for one segment of one channel group, `tile` (default 0) in the file's
+        order (k = 2 for a pair: its mid latents, then its side latents; k = 1 for a lone
+        channel); t = ceil(samples / 256)."""
         if self.header["modality"] == "audio":
-            return self._audio_latents(device, tile)
+            return self._audio_latents(device, 0 if tile is None else tile)
         codec, grid = self._tiles(device)
+        if tile is None:
+            return self._image_latents(codec, grid)
         if not 0 <= tile < len(grid):
             raise LcodecError(f"tile {tile} out of range (file has {len(grid)})")
         _, _, th, tw = grid[tile]
         return codec.latents(self._tile(tile), th, tw).to(codec.device)
+
+    def _image_latents(self, codec, grid):
+        """Every tile's latents placed where its pixels are (tiles are multiples of the stride, so
+        the row heights and column widths of the latent grid add up)."""
+        zs = {(y, x): codec.latents(self._tile(i), th, tw) for i, (y, x, th, tw) in enumerate(grid)}
+        if len(zs) == 1:
+            return zs[(0, 0)].to(codec.device)
+        rows = sorted({y for y, _ in zs})
+        cols = sorted({x for _, x in zs})
+        top = dict(zip(rows, np.cumsum([0] + [zs[(y, 0)].shape[1] for y in rows]).tolist()))
+        left = dict(zip(cols, np.cumsum([0] + [zs[(0, x)].shape[2] for x in cols]).tolist()))
+        last = zs[(rows[-1], cols[-1])]
+        out = last.new_empty(last.shape[0], top[rows[-1]] + last.shape[1], left[cols[-1]] + last.shape[2])
+        for (y, x), z in zs.items():
+            out[:, top[y]:top[y] + z.shape[1], left[x]:left[x] + z.shape[2]] = z
+        return out.to(codec.device)
 
     def _tile(self, i):
         if i not in self.container.tiles:

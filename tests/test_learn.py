@@ -42,3 +42,30 @@ def test_audio_latents_without_synthesis(tmp_path, monkeypatch):
     ds = lcodec.learn.LatentDataset(tmp_path / "enc", crop=16)
     shapes = sorted(tuple(ds[i][0].shape) for i in range(2))
     assert shapes == [(c, 16), (2 * c, 16)]
+
+
+def test_whole_image_latents_of_a_tiled_file_and_crops_inside_one_tile(tmp_path, photo):
+    """latents() of a 2 x 2-tile image is its tiles' latents side by side; a random dataset crop
+    decodes one tile only and equals a window of the whole latents."""
+    import numpy as np
+    big = np.ascontiguousarray(np.tile(photo, (4, 2, 1))[:1100, :1060])
+    (tmp_path / "enc" / "a").mkdir(parents=True)
+    api.write_atomic(tmp_path / "enc" / "a" / "big.lcf", lcodec.encode(big, model="walloc-rgb", quality=1,
+                                                                       device="cpu"))
+    f = api.open(tmp_path / "enc" / "a" / "big.lcf")
+    whole = f.latents()
+    tiles = [f.latents(tile=i) for i in range(4)]
+    assert f.header["tiles"] == 4 and whole.shape == (12, 138, 133)          # ceil(1100 / 8), ceil(1060 / 8)
+    assert torch.equal(whole[:, :128, :128], tiles[0]) and torch.equal(whole[:, :128, 128:], tiles[1])
+    assert torch.equal(whole[:, 128:, :128], tiles[2]) and torch.equal(whole[:, 128:, 128:], tiles[3])
+    ds = lcodec.learn.LatentDataset(tmp_path / "enc", crop=16)
+    calls = []
+    real = api.LcfFile.latents
+    api.LcfFile.latents = lambda self, *a, **k: calls.append(k.get("tile")) or real(self, *a, **k)
+    try:
+        z, _ = ds[0]
+    finally:
+        api.LcfFile.latents = real
+    assert len(calls) == 1 and calls[0] is not None        # one tile decoded, not the whole image
+    windows = whole.unfold(1, 16, 1).unfold(2, 16, 1)       # C x h' x w' x 16 x 16
+    assert (windows == z[:, None, None]).flatten(3).all(3).all(0).any()

@@ -12,9 +12,11 @@ class LatentDataset(torch.utils.data.Dataset):
     """Items are (latent, label). `labels`: "folder" (the parent folder's name, as class index in
     sorted order), a callable path -> label, or None (label -1). `crop`: a latent-space square
     size for images (the pixel footprint is crop * model stride), a number of latent frames for
-    audio; random per item when `random_crop`, centred otherwise. Only tile 0 of each file is
-    read: a whole image of at most 1024 px; for audio, the first ~3 s segment of the first
-    channel pair ((2C) x t: mid latents, then side) or of a mono file (C x t)."""
+    audio; random per item when `random_crop`, centred otherwise. Images: without a crop, or
+    for a centred one, the whole image's latents (every tile); a random crop entropy-decodes
+    one tile only (chosen at random, by area) and is cut inside it, unless that tile is
+    smaller than the crop. Audio: the first ~3 s segment of the first channel pair ((2C) x t:
+    mid latents, then side) or of a mono file (C x t)."""
 
     def __init__(self, folder, labels="folder", crop=None, random_crop=True, device="cpu", seed=0):
         self.files = sorted(Path(folder).rglob("*.lcf"))
@@ -37,10 +39,23 @@ class LatentDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         from .. import api
-        z = api.open(self.files[i]).latents(device=self.device)
+        f = api.open(self.files[i])
+        z = None
+        if self.crop and self.random_crop and f.header["modality"] == "image":
+            z = self._one_tile(f)
+        if z is None:
+            z = f.latents(device=self.device)
         if self.crop:
             z = self._crop(z, self.files[i])
         return z, self.labels[i]
+
+    def _one_tile(self, f):
+        """The latents of one tile chosen at random by area, or None where it is smaller than the crop."""
+        from ..codec.tiling import tile_grid
+        h = f.header
+        areas = np.array([th * tw for _, _, th, tw in tile_grid(h["height"], h["width"], h["tile_size"])], float)
+        z = f.latents(device=self.device, tile=int(self.rng.choice(len(areas), p=areas / areas.sum())))
+        return z if min(z.shape[1:]) >= self.crop else None
 
     def _crop(self, z, path):
         c = self.crop
