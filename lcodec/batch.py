@@ -146,7 +146,8 @@ def _size(path):
 
 
 def run(src, dst, mode, model=None, quality=None, device="cpu", jobs=1, force=False, echo=print, engine="local",
-        batch_size=1):
+        batch_size=1, threads=None):
+    """threads: torch threads per worker (default: the cores shared out among the jobs)."""
     from tqdm import tqdm
     from .errors import InputError
     pairs = plan(src, dst, mode)
@@ -165,7 +166,7 @@ def run(src, dst, mode, model=None, quality=None, device="cpu", jobs=1, force=Fa
         else:
             s.skipped += 1
     opts = {"mode": mode, "model": model, "quality": quality, "device": device, "force": force,
-            "threads": max(1, (os.cpu_count() or 1) // max(1, jobs)), "batch_size": batch_size}
+            "threads": threads or max(1, (os.cpu_count() or 1) // max(1, jobs)), "batch_size": batch_size}
     total = sum(a.stat().st_size for a, _ in todo)
     t = time.time()
     bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"{mode} {len(todo)} files", dynamic_ncols=True)

@@ -127,7 +127,8 @@ def main():
     print("two busy processes do", ceiling, "x the work of one", flush=True)
     runs = {}
     ref = work / "jobs1"
-    for name, extra in (("jobs 1", ()), ("jobs 2", ("--jobs", "2")), ("jobs 1, batch 8", ("--batch-size", "8")),
+    for name, extra in (("jobs 1", ()), ("jobs 2", ("--jobs", "2")), ("jobs 1, 1 thread", ("--threads", "1")),
+                        ("jobs 1, batch 8", ("--batch-size", "8")),
                         ("ray, 2 CPUs", ("--jobs", "2", "--engine", "ray"))):
         if "ray" in extra:
             from lcodec import ray_engine
@@ -150,7 +151,9 @@ def main():
         print(c, flush=True)
     result = {"folder": a.folder, "files": a.n, "model": a.model, "quality": a.quality, "cpus": os.cpu_count(),
               "runs": runs, "interrupted": cuts, "machine_scaling_2_processes": ceiling,
-              "speedup_jobs2": round(runs["jobs 2"]["files_per_s"] / runs["jobs 1"]["files_per_s"], 2)}
+              "speedup_jobs2": round(runs["jobs 2"]["files_per_s"] / runs["jobs 1"]["files_per_s"], 2),
+              "speedup_jobs2_over_one_thread": round(runs["jobs 2"]["files_per_s"]
+                                                     / runs["jobs 1, 1 thread"]["files_per_s"], 2)}
     (out / "results.json").write_text(json.dumps(result, indent=1))
     lines = [f"# Folder jobs: {a.n} crops of the photos in {a.folder}\n",
              f"Command: `python scripts/batch_report.py {a.folder} -o {a.out} -n {a.n} -m {a.model} -q {a.quality}` "
@@ -160,7 +163,9 @@ def main():
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {k} | {r['files']} | {r['seconds']} | {r['files_per_s']} | {r['peak_worker_mib']} | {r['mean_bpp']} | "
               f"{'yes' if r['same_bytes_as_jobs_1'] else 'NO'} |" for k, r in runs.items()]
-    lines += [f"\n--jobs 2 over --jobs 1: **{result['speedup_jobs2']}x** files/s. The machine's own ceiling: two busy "
+    lines += [f"\n--jobs 2 over --jobs 1: **{result['speedup_jobs2']}x** files/s. --jobs 1 runs the networks on "
+              f"every core through torch threads (here {os.cpu_count()}); over --jobs 1 --threads 1, one core, "
+              f"--jobs 2 is **{result['speedup_jobs2_over_one_thread']}x**. The machine's own ceiling: two busy "
               f"pure-Python processes do **{ceiling}x** the work of one (fastest of 5 runs each).\n",
               "## Interrupted and rerun\n",
               "A `--jobs 2` run stopped after a random delay, then the same command again.\n",

@@ -97,3 +97,18 @@ def test_batched_encoding_gives_the_bytes_of_one_at_a_time(tmp_path, photo):
     assert s.files == 4 and len(s.failures) == 1 and "broken.png" in s.failures[0][0]
     for p in one.glob("*.lcf"):
         assert (many / p.name).read_bytes() == p.read_bytes(), p.name
+
+
+def test_threads_option_reaches_the_workers_and_single_files(tmp_path, photo):
+    import torch
+    from click.testing import CliRunner
+    from lcodec.cli.main import cli
+    from .conftest import torch_threads
+    Image.fromarray(photo[:64, :64]).save(tmp_path / "a.png")
+    with torch_threads(2):
+        batch.run(tmp_path, tmp_path / "out", "encode", quality=1, device="cpu", threads=1, echo=lambda *_: None)
+        assert torch.get_num_threads() == 1          # jobs 1 works in-process: its worker set-up ran here
+    with torch_threads(2):
+        r = CliRunner().invoke(cli, ["encode", str(tmp_path / "a.png"), "-o", str(tmp_path / "b.lcf"), "-q", "1",
+                                     "--threads", "1", "--device", "cpu"])
+        assert r.exit_code == 0 and torch.get_num_threads() == 1, r.output

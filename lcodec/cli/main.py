@@ -58,6 +58,12 @@ def _peak_memory():
     return f"peak memory {peak_rss_mib():.0f} MiB"
 
 
+def _set_threads(threads):
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
+
+
 def _batch(input, output, mode, jobs, force, **kw):
     """A folder in, a mirrored folder out (resumable); exit status 1 if any file failed."""
     from .. import batch
@@ -79,15 +85,18 @@ def _batch(input, output, mode, jobs, force, **kw):
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Worker processes (folder input).")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Folder input: local processes, or Ray Data (RAY_ADDRESS, or a local Ray with --jobs CPUs).")
+@click.option("--threads", type=click.IntRange(1, 1024), default=None,
+              help="torch threads per process [default: all cores, shared out among --jobs].")
 @click.option("-b", "--batch-size", type=click.IntRange(1, 4096), default=1, show_default=True,
               help="Folder input: images read together; with walloc-rgb their equal-shaped tiles share "
                    "network passes (pays on a GPU; same bytes as one at a time).")
-def encode(input, output, model, quality, device, force, jobs, engine, batch_size):
+def encode(input, output, model, quality, device, force, jobs, engine, threads, batch_size):
     """Compress an image or audio file (or a folder of them) into .lcf files."""
     from .. import api
     if Path(input).is_dir():
         return _batch(input, output, "encode", jobs, force, model=model, quality=quality,
-                      device=str(api._device(device)), engine=engine, batch_size=batch_size)
+                      device=str(api._device(device)), engine=engine, batch_size=batch_size, threads=threads)
+    _set_threads(threads)
     src = _input_file(input)
     out = _output_for(src, output, ".lcf")
     if out.exists() and not force:
@@ -117,15 +126,19 @@ def encode(input, output, model, quality, device, force, jobs, engine, batch_siz
 @click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Worker processes (folder input).")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
               help="Folder input: local processes, or Ray Data (RAY_ADDRESS, or a local Ray with --jobs CPUs).")
+@click.option("--threads", type=click.IntRange(1, 1024), default=None,
+              help="torch threads per process [default: all cores, shared out among --jobs].")
 @click.option("--conceal", is_flag=True,
               help="Fill the indices of damaged tiles (CRC failure) with the model's restorer instead of failing (vqgan).")
-def decode(input, output, device, force, jobs, engine, conceal):
+def decode(input, output, device, force, jobs, engine, threads, conceal):
     """Decode an .lcf file (or a folder of them) to an image or audio file."""
     from .. import api
     if Path(input).is_dir():
         if conceal:
             raise LcodecError("--conceal decodes one file at a time")
-        return _batch(input, output, "decode", jobs, force, device=str(api._device(device)), engine=engine)
+        return _batch(input, output, "decode", jobs, force, device=str(api._device(device)), engine=engine,
+                      threads=threads)
+    _set_threads(threads)
     src = _input_file(input)
     lcf = api.open(src, tolerate_damage=conceal)
     if lcf.header["modality"] == "audio":
