@@ -58,6 +58,21 @@ def _peak_memory():
     return f"peak memory {peak_rss_mib():.0f} MiB"
 
 
+def _run_options(command):
+    """The options encode and decode share: where they run, overwriting, folder workers."""
+    for option in reversed([
+            click.option("--device", default="auto", show_default=True, help="auto|cpu|cuda"),
+            click.option("-f", "--force", is_flag=True, help="Overwrite an existing output."),
+            click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Worker processes (folder input)."),
+            click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+                         help="Folder input: local processes, or Ray Data (RAY_ADDRESS, or a local Ray with --jobs "
+                              "CPUs)."),
+            click.option("--threads", type=click.IntRange(1, 1024), default=None,
+                         help="torch threads per process [default: all cores, shared out among --jobs].")]):
+        command = option(command)
+    return command
+
+
 def _set_threads(threads):
     if threads:
         import torch
@@ -80,13 +95,7 @@ def _batch(input, output, mode, jobs, force, **kw):
 @click.option("-m", "--model", default=None,
               help="Model name (see `lcodec models`) [default: walloc-rgb for images, walloc-stereo for audio].")
 @click.option("-q", "--quality", type=int, default=None, help="Quality level (model default if omitted).")
-@click.option("--device", default="auto", show_default=True, help="auto|cpu|cuda")
-@click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
-@click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Worker processes (folder input).")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Folder input: local processes, or Ray Data (RAY_ADDRESS, or a local Ray with --jobs CPUs).")
-@click.option("--threads", type=click.IntRange(1, 1024), default=None,
-              help="torch threads per process [default: all cores, shared out among --jobs].")
+@_run_options
 @click.option("-b", "--batch-size", type=click.IntRange(1, 4096), default=1, show_default=True,
               help="Folder input: images read together; with walloc-rgb their equal-shaped tiles share "
                    "network passes (pays on a GPU; same bytes as one at a time).")
@@ -121,13 +130,7 @@ def encode(input, output, model, quality, device, force, jobs, engine, threads, 
 @click.argument("input")
 @click.option("-o", "--output", default=None,
               help="Output image (.png, .bmp, .tif, .ppm) or audio (.wav, .flac) [default: INPUT with .png or .wav].")
-@click.option("--device", default="auto", show_default=True, help="auto|cpu|cuda")
-@click.option("-f", "--force", is_flag=True, help="Overwrite an existing output.")
-@click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Worker processes (folder input).")
-@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="Folder input: local processes, or Ray Data (RAY_ADDRESS, or a local Ray with --jobs CPUs).")
-@click.option("--threads", type=click.IntRange(1, 1024), default=None,
-              help="torch threads per process [default: all cores, shared out among --jobs].")
+@_run_options
 @click.option("--conceal", is_flag=True,
               help="Fill the indices of damaged tiles (CRC failure) with the model's restorer instead of failing (vqgan).")
 def decode(input, output, device, force, jobs, engine, threads, conceal):
