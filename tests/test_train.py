@@ -140,3 +140,18 @@ def test_teacher_is_refused_outside_walloc(tmp_path, photo):
     r = CliRunner().invoke(cli, ["train", "mgm", "-q", "1", "--data", str(tmp_path), "--minutes", "0",
                                  "--teacher", "2", "--run-dir", str(tmp_path / "run")])
     assert r.exit_code == 1 and "--teacher" in r.output
+
+
+@pytest.mark.parametrize("schedule", [True, False])
+def test_learning_rate_schedule_warms_up_and_decays_or_stays_constant(tmp_path, schedule):
+    from lcodec.train.loop import Run, train
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.Adam(model.parameters())
+    rates = []
+    train(Run(tmp_path, model, opt, False), lambda step, lr: rates.append(lr) or {}, lambda: {}, minutes=0.01,
+          peak_lr=1e-3, steps_per_minute_guess=60, warmup=5, schedule=schedule)
+    assert len(rates) > 20
+    if schedule:
+        assert rates[0] == pytest.approx(2e-4) and rates[4] == pytest.approx(1e-3) and rates[-1] < 0.5e-3
+    else:
+        assert set(rates) == {1e-3}

@@ -31,13 +31,14 @@ import click
               help="WaLLoC images: distil from this installed quality of the same model (its decoded image as a second target).")
 @click.option("--fixed-crop", is_flag=True, help="WaLLoC: keep the first crop size to the end (no larger late crops).")
 @click.option("--fixed-step", is_flag=True, help="Rate-aware WaLLoC: do not learn the quantization step.")
+@click.option("--constant-lr", is_flag=True, help="WaLLoC: the peak learning rate throughout (no warm-up, no cosine).")
 @click.option("--stage", type=click.Choice(["autoencoder", "codebook", "restorer"]), default=None,
               help="vqgan: what to train [default: codebook when --init-from has a larger codebook, else autoencoder].")
 @click.option("--export", "export_version", type=int, default=None,
               help="After training, export fp16 weights + frozen tables as this model version.")
 def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_dir, batch, crop, lr,
               no_pca, init_shipped, init_from, threads, lmbda, step_scale, freeze_encoder, teacher, fixed_crop,
-              fixed_step, stage, export_version):
+              fixed_step, constant_lr, stage, export_version):
     """Train MODEL at quality -q on a folder of data, for --minutes of wall time."""
     import sys
     import torch
@@ -55,10 +56,10 @@ def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_di
     module = trainer(model)
     if spec["family"] == "walloc":
         extra = {"pca": not no_pca, "step_scale": step_scale, "freeze_encoder": freeze_encoder, "teacher": teacher,
-                 "crop_schedule": not fixed_crop, "learn_step": not fixed_step}
-    elif no_pca or step_scale != 1.0 or freeze_encoder or teacher or fixed_crop or fixed_step:
-        raise InputError("--no-pca, --step-scale, --freeze-encoder, --teacher, --fixed-crop and --fixed-step "
-                         "are WaLLoC options")
+                 "crop_schedule": not fixed_crop, "learn_step": not fixed_step, "lr_schedule": not constant_lr}
+    elif no_pca or step_scale != 1.0 or freeze_encoder or teacher or fixed_crop or fixed_step or constant_lr:
+        raise InputError("--no-pca, --step-scale, --freeze-encoder, --teacher, --fixed-crop, --fixed-step and "
+                         "--constant-lr are WaLLoC options")
     else:
         extra = {}
     if spec["family"] == "vqgan":

@@ -59,11 +59,12 @@ class Run:
 
 
 def train(run, step_fn, validate, minutes, peak_lr, steps_per_minute_guess, warmup=100,
-          val_every=500, save_every=200):
+          val_every=500, save_every=200, schedule=True):
     """Run step_fn(step, lr) until `minutes` of wall time (this invocation) are spent.
 
     The cosine schedule is planned over the steps the budget is expected to allow, re-estimated
-    from the measured step rate, so a short run still anneals."""
+    from the measured step rate, so a short run still anneals. schedule=False: the peak rate
+    throughout, no warm-up (to measure what the schedule is worth)."""
     from tqdm import tqdm
     start = time.time()
     budget = minutes * 60.0
@@ -82,7 +83,7 @@ def train(run, step_fn, validate, minutes, peak_lr, steps_per_minute_guess, warm
         planned = int(planned)
         if stop:
             break
-        lr = lr_at(run.step, max(planned, run.step + 1), peak_lr, warmup)
+        lr = lr_at(run.step, max(planned, run.step + 1), peak_lr, warmup) if schedule else peak_lr
         for g in run.optimizer.param_groups:
             g["lr"] = lr * g.get("lr_scale", 1.0)
         stats = step_fn(run.step, lr)

@@ -87,7 +87,7 @@ def _data(spec, data_dir, val_dir, stride, seed):
 
 def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batch=8, crop=None,
         lr=5e-4, seed=0, pca=True, val_every=500, init_from=None, lmbda=None, step_scale=1.0,
-        freeze_encoder=False, teacher=None, distill=0.5, crop_schedule=True, learn_step=True):
+        freeze_encoder=False, teacher=None, distill=0.5, crop_schedule=True, learn_step=True, lr_schedule=True):
     """Train (or, with init_from = a shipped weights file, fine-tune) one WaLLoC quality level.
     Images train on crop x crop squares, audio on crop-sample excerpts; the last 40% of the
     budget uses 4x larger crops (and a quarter of the batch). lmbda overrides the quality's rate
@@ -97,7 +97,8 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
     teacher (an installed quality of the same model) adds distillation: a share `distill` of the
     distortion term fits the teacher's decoded image instead of the original (so the balance
     of distortion against rate stays as it was). crop_schedule=False keeps the first crop size to
-    the end; learn_step=False keeps a rate-aware model's quantization step fixed (measurements)."""
+    the end; learn_step=False keeps a rate-aware model's quantization step fixed; lr_schedule=False
+    trains at the peak rate throughout, without warm-up or cosine decay (measurements)."""
     torch.manual_seed(seed)
     spec, qspec = model_spec(name), quality_spec(name, quality)
     audio = spec["modality"] == "audio"
@@ -180,4 +181,5 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
                     "val_kbps_h0": bits / samples * spec["rate"] / 1000}
         return {"val_psnr": sum(psnrs) / len(psnrs), "val_bpp_h0": bits / samples}
 
-    return train(state, step_fn, validate, minutes, lr, steps_per_minute_guess=60, val_every=val_every), state
+    return train(state, step_fn, validate, minutes, lr, steps_per_minute_guess=60, val_every=val_every,
+                 schedule=lr_schedule), state
