@@ -44,7 +44,7 @@ def test_audio_latents_without_synthesis(tmp_path, monkeypatch):
     assert shapes == [(c, 16), (2 * c, 16)]
 
 
-def test_whole_image_latents_of_a_tiled_file_and_crops_inside_one_tile(tmp_path, photo):
+def test_whole_image_latents_of_a_tiled_file_and_crops_inside_one_tile(tmp_path, photo, monkeypatch):
     """latents() of a 2 x 2-tile image is its tiles' latents side by side; a random dataset crop
     decodes one tile only and equals a window of the whole latents."""
     import numpy as np
@@ -61,11 +61,8 @@ def test_whole_image_latents_of_a_tiled_file_and_crops_inside_one_tile(tmp_path,
     ds = lcodec.learn.LatentDataset(tmp_path / "enc", crop=16)
     calls = []
     real = api.LcfFile.latents
-    api.LcfFile.latents = lambda self, *a, **k: calls.append(k.get("tile")) or real(self, *a, **k)
-    try:
-        z, _ = ds[0]
-    finally:
-        api.LcfFile.latents = real
+    monkeypatch.setattr(api.LcfFile, "latents", lambda self, *a, **k: calls.append(k.get("tile")) or real(self, *a, **k))
+    z, _ = ds[0]
     assert len(calls) == 1 and calls[0] is not None        # one tile decoded, not the whole image
     windows = whole.unfold(1, 16, 1).unfold(2, 16, 1)       # C x h' x w' x 16 x 16
     assert (windows == z[:, None, None]).flatten(3).all(3).all(0).any()
