@@ -63,6 +63,18 @@ def test_models_info_and_help_do_not_import_torch(encoded):
     assert r.stdout.strip() == "False", r.stderr
 
 
+def test_folder_jobs_pick_the_cpu_without_importing_torch():
+    """Where the machine has no GPU driver, a folder job's main process names the device without
+    torch (its workers import it; importing it twice would delay every --jobs N run by ~2 s)."""
+    code = ("import sys; from lcodec.cli.devices import device_name, no_gpu_driver; "
+            "print(no_gpu_driver(), device_name('auto'), device_name('cpu'), 'torch' in sys.modules)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    no_driver, auto, cpu, imported = r.stdout.split()
+    assert cpu == "cpu"
+    if no_driver == "True":
+        assert (auto, imported) == ("cpu", "False"), r.stderr
+
+
 def test_refuses_to_overwrite_without_force(encoded):
     d, src, lcf = encoded
     before = lcf.read_bytes()

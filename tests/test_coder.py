@@ -3,7 +3,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from lcodec.codec import scale_tables
+from lcodec.codec import coder, scale_tables
 from lcodec.codec.coder import Decoder, Encoder
 from lcodec.codec.tables import TOTAL, TableSet, quantize_pmf
 from lcodec.errors import FormatError
@@ -68,6 +68,37 @@ def test_golden_bitstream_pins_the_coder():
     enc.encode_indexed(sym, tables, ids)
     digest = hashlib.sha256(enc.finish()).hexdigest()
     assert digest == GOLDEN_CODER_SHA256
+
+
+@pytest.mark.parametrize("n", [1, 7, 300, 5000])
+def test_per_symbol_and_per_table_coding_write_the_same_bytes(monkeypatch, n):
+    """Small calls are coded with one probability row per symbol, large ones with one model per
+    table: both must give identical bytes (files written either way decode either way)."""
+    tables = laplace_tables()
+    rng = np.random.default_rng(n)
+    sym = np.round(rng.laplace(0, 4, n)).astype(np.int64)
+    sym[:: 97] = 500                                    # escapes on both paths
+    ids = rng.integers(0, len(tables), n)
+
+    def code(limit):
+        monkeypatch.setattr(coder, "PER_SYMBOL_MAX", limit)
+        enc = Encoder()
+        enc.encode_indexed(sym, tables, ids)
+        return enc.finish()
+
+    per_table, per_symbol = code(0), code(1 << 30)
+    assert per_table == per_symbol
+    for limit in (0, 1 << 30):
+        monkeypatch.setattr(coder, "PER_SYMBOL_MAX", limit)
+        assert np.array_equal(Decoder(per_table).decode_indexed(tables, ids), sym)
+
+
+def test_per_symbol_path_needs_one_table_size():
+    """Tables of different sizes in one call are never coded per symbol (constriction would
+    quantize a padded row differently)."""
+    small = TableSet.from_pmfs([np.full(5, 0.2), np.full(9, 1 / 9)], [0, 0])
+    assert coder._per_symbol_probs(small, np.array([0, 0, 1]))[0] is None
+    assert coder._per_symbol_probs(small, np.array([1, 1]))[0].shape == (2, 9)
 
 
 def test_corrupt_stream_length_is_a_format_error():

@@ -1,5 +1,26 @@
 """Device selection: auto = cuda when available."""
+import glob
+import sys
+
 from ..errors import LcodecError
+
+
+def no_gpu_driver():
+    """True where CUDA cannot be available because the machine has no GPU driver (Linux: no
+    /dev/nvidia* or WSL /dev/dxg; macOS never has CUDA): 'auto' then means the CPU, known
+    without importing torch (~2 s)."""
+    if sys.platform == "darwin":
+        return True
+    return sys.platform.startswith("linux") and not (glob.glob("/dev/nvidia*") or glob.glob("/dev/dxg"))
+
+
+def device_name(name="auto"):
+    """pick_device's answer as a string, without importing torch where the answer is the CPU:
+    folder jobs only pass the name on to worker processes, which import torch themselves, so
+    the main process need not pay for the import before they start."""
+    if name == "cpu" or (name in (None, "auto") and no_gpu_driver()):
+        return "cpu"
+    return str(pick_device(name))
 
 
 def pick_device(name="auto"):

@@ -11,6 +11,7 @@ import click
 
 from ..errors import LcodecError
 from .bench_cmd import bench_cmd
+from .devices import device_name
 from .train_cmd import train_cmd
 
 # compressai (the GDN layers, the hyperprior peer) uses torch.jit.script, which torch 2.14
@@ -104,7 +105,7 @@ def encode(input, output, model, quality, device, force, jobs, engine, threads, 
     from .. import api
     if Path(input).is_dir():
         return _batch(input, output, "encode", jobs, force, model=model, quality=quality,
-                      device=str(api._device(device)), engine=engine, batch_size=batch_size, threads=threads)
+                      device=device_name(device), engine=engine, batch_size=batch_size, threads=threads)
     _set_threads(threads)
     src = _input_file(input)
     out = _output_for(src, output, ".lcf")
@@ -139,7 +140,7 @@ def decode(input, output, device, force, jobs, engine, threads, conceal):
     if Path(input).is_dir():
         if conceal:
             raise LcodecError("--conceal decodes one file at a time")
-        return _batch(input, output, "decode", jobs, force, device=str(api._device(device)), engine=engine,
+        return _batch(input, output, "decode", jobs, force, device=device_name(device), engine=engine,
                       threads=threads)
     _set_threads(threads)
     src = _input_file(input)

@@ -23,16 +23,44 @@ def _uniform16():
     return constriction.stream.model.Uniform(1 << 16)
 
 
-def _grouping(table_ids):
-    """Stable order of symbols by table, and the [start, end) run of each table in it."""
-    small = table_ids.size and 0 <= table_ids.min() and table_ids.max() < 1 << 15
-    # numpy sorts 16-bit integers by radix (linear time) when asked for a stable sort
-    order = np.argsort(table_ids.astype(np.int16) if small else table_ids, kind="stable")
-    ids = table_ids[order]
-    cuts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+def _runs(sorted_ids):
+    """(table id, start, end) of each table's run of symbols, in coding order."""
+    cuts = np.flatnonzero(sorted_ids[1:] != sorted_ids[:-1]) + 1
     starts = np.concatenate([[0], cuts])
-    ends = np.concatenate([cuts, [len(ids)]])
-    return order, ids[starts], starts, ends
+    return zip(sorted_ids[starts].tolist(), starts.tolist(), np.append(cuts, len(sorted_ids)).tolist())
+
+
+def _table_order(table_ids, tables):
+    """The coding order: symbols sorted by table id, stable within a table."""
+    # numpy sorts 16-bit integers by radix (linear time) when asked for a stable sort; ids are
+    # valid indices into the table set, so they fit when the set has at most 2^15 tables
+    key = table_ids.astype(np.int16) if len(tables) <= 1 << 15 else table_ids
+    return np.argsort(key, kind="stable")
+
+
+# A call of at most this many probabilities (symbols x table size) is coded in one constriction
+# call with a probability row per symbol, instead of one call per table: the same bits (see
+# TableSet.dense), but no per-table call overhead, which dominates when a call holds few
+# symbols spread over many tables (the context coder's early stages). Over it, per-table calls
+# are faster (constriction then builds each model once, not once per symbol).
+PER_SYMBOL_MAX = 1 << 14
+
+
+def _per_symbol_probs(tables, sorted_ids):
+    """(probability rows, table size) of symbols (in coding order) whose tables share one size
+    and are few enough to code per symbol; (None, None) otherwise."""
+    first, last = int(sorted_ids[0]), int(sorted_ids[-1])
+    size = int(tables.sizes[first])
+    if len(sorted_ids) * size > PER_SYMBOL_MAX or tables.size_run[first] != tables.size_run[last]:
+        return None, None
+    rows, probs = tables.dense(size)
+    return probs[rows[sorted_ids]], size
+
+
+@functools.cache
+def _per_symbol_model():
+    import constriction
+    return constriction.stream.model.Categorical(perfect=False)
 
 
 class Encoder:
@@ -58,11 +86,16 @@ class Encoder:
         top = tables.sizes[table_ids] - 1          # the escape entry
         escaped = (idx < 0) | (idx >= top)
         idx = np.where(escaped, top, idx).astype(np.int32)
-        order, ids, starts, ends = _grouping(table_ids)
+        order = _table_order(table_ids, tables)
         idx = idx[order]
-        enc, model = self._enc.encode, tables.model
-        for t, a, b in zip(ids.tolist(), starts.tolist(), ends.tolist()):
-            enc(idx[a:b], model(t))
+        sorted_ids = table_ids[order]
+        probs, _ = _per_symbol_probs(tables, sorted_ids)
+        if probs is not None:
+            self._enc.encode(idx, _per_symbol_model(), probs)
+        else:
+            enc, model = self._enc.encode, tables.model
+            for t, a, b in _runs(sorted_ids):
+                enc(idx[a:b], model(t))
         esc = escaped[order]
         if esc.any():
             self._raw(symbols[order][esc])
@@ -99,15 +132,20 @@ class Decoder:
         n = len(table_ids)
         if n == 0:
             return np.zeros(0, dtype=np.int64)
-        order, ids, starts, ends = _grouping(table_ids)
-        idx = np.empty(n, dtype=np.int64)
+        order = _table_order(table_ids, tables)
+        sorted_ids = table_ids[order]
+        probs, size = _per_symbol_probs(tables, sorted_ids)
         dec, model = self._dec.decode, tables.model
         try:
-            for t, a, b in zip(ids.tolist(), starts.tolist(), ends.tolist()):
-                idx[a:b] = dec(model(t), b - a)
-            sorted_ids = table_ids[order]
+            if probs is not None:
+                idx = dec(_per_symbol_model(), probs)
+                esc = np.flatnonzero(idx == size - 1)
+            else:
+                idx = np.empty(n, dtype=np.int64)
+                for t, a, b in _runs(sorted_ids):
+                    idx[a:b] = dec(model(t), b - a)
+                esc = np.flatnonzero(idx == tables.sizes[sorted_ids] - 1)
             vals = idx + tables.lo[sorted_ids]
-            esc = np.flatnonzero(idx == tables.sizes[sorted_ids] - 1)
             if esc.size:
                 halves = np.asarray(dec(_uniform16(), 2 * esc.size), dtype=np.int64)
                 vals[esc] = ((halves[0::2] << 16) | halves[1::2]) + RAW_MIN

@@ -77,20 +77,29 @@ def _plan_1d(g, transpose):
     return stages
 
 
-def stage_context(flat, c, pos, nb, predict, cross):
-    """(prediction, table id) of every position of a stage, from decoded symbols only."""
-    n = len(pos)
+def stage_context(flat, pos, nb, predict, base):
+    """(prediction, table id) of every position of a stage, from decoded symbols only; `base`
+    is the channel's table id offset per position (channel_base)."""
     if nb is None:
-        mu = np.zeros(n, dtype=np.int64)
-        sbin = np.full(n, NS - 1, dtype=np.int64)
-    else:
-        v = flat[nb]
-        mu = (v.sum(0) + 2) // 4 if predict else np.zeros(n, dtype=np.int64)
+        return np.zeros(len(pos), dtype=np.int64), base[pos] + (NS - 1) * NC
+    v = flat[nb]
+    if predict:
+        mu = (v.sum(0) + 2) // 4
         act = np.abs(v - mu).sum(0)
-        sbin = np.searchsorted(SBIN_EDGES, act, side="right")
-    cbin = np.searchsorted(CBIN_EDGES, cross[pos], side="right") if cross is not None \
-        else np.zeros(n, dtype=np.int64)
-    return mu, (c * NS + sbin) * NC + cbin
+    else:
+        mu = np.zeros(len(pos), dtype=np.int64)
+        act = np.abs(v).sum(0)
+    return mu, base[pos] + np.searchsorted(SBIN_EDGES, act, side="right") * NC
+
+
+def channel_base(c, energy):
+    """Table id offset of every position of channel c: the channel's block of tables, plus the
+    cross-channel bin (the mean local high-pass energy of channels 0..c-1; 0 for channel 0)."""
+    h, w = energy.shape
+    if not c:
+        return np.zeros(h * w, dtype=np.int64)
+    cross = (box3(energy) // (9 * c)).ravel()
+    return c * NS * NC + np.searchsorted(CBIN_EDGES, cross, side="right")
 
 
 def box3(a):
@@ -104,11 +113,6 @@ def highpass_energy(plane):
     return np.abs(9 * plane - box3(plane))
 
 
-def cross_context(energy, c):
-    """Mean local high-pass energy of channels 0..c-1 (None for channel 0)."""
-    return (box3(energy) // (9 * c)).ravel() if c else None
-
-
 def walk(planes, predict):
     """Yield (c, positions, prediction, table ids, symbols) of every stage in coding order."""
     c_count, h, w = planes.shape
@@ -116,9 +120,9 @@ def walk(planes, predict):
     flat = planes.reshape(c_count, -1)
     energy = np.zeros((h, w), dtype=np.int64)
     for c in range(c_count):
-        cross = cross_context(energy, c)
+        base = channel_base(c, energy)
         for pos, nb in plan(h, w):
-            mu, tid = stage_context(flat[c], c, pos, nb, predict[c], cross)
+            mu, tid = stage_context(flat[c], pos, nb, predict[c], base)
             yield c, pos, mu, tid, flat[c][pos]
         energy += highpass_energy(planes[c])
 
@@ -148,10 +152,11 @@ class LatentCoder:
         flat = np.zeros((c_count, h * w), dtype=np.int64)
         energy = np.zeros((h, w), dtype=np.int64)
         for c in range(c_count):
-            cross = cross_context(energy, c)
+            base = channel_base(c, energy)
+            plane = flat[c]
             for pos, nb in plan(h, w):
-                mu, tid = stage_context(flat[c], c, pos, nb, self.predict[c], cross)
-                flat[c][pos] = dec.decode_indexed(self.tables, tid) + mu
+                mu, tid = stage_context(plane, pos, nb, self.predict[c], base)
+                plane[pos] = dec.decode_indexed(self.tables, tid) + mu
             energy += highpass_energy(flat[c].reshape(h, w))
         return flat.reshape(c_count, h, w)
 

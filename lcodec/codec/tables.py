@@ -45,6 +45,10 @@ class TableSet:
         self._validate()
         self.sizes = np.diff(self.starts)
         self._models = [None] * len(self.lo)
+        self._dense = {}
+        # runs of consecutive ids with one table size: symbols sorted by id whose first and last
+        # ids share a run all have that size (a constant-time test for the per-symbol path)
+        self.size_run = np.concatenate([[0], np.cumsum(self.sizes[1:] != self.sizes[:-1])])
 
     def _validate(self):
         n = len(self.lo)
@@ -69,6 +73,20 @@ class TableSet:
             m = constriction.stream.model.Categorical(f / f.sum(), perfect=False)
             self._models[i] = m
         return m
+
+    def dense(self, size):
+        """(row of every table in a matrix of the tables with `size` entries, -1 for others;
+        that matrix of float probabilities), built once per size. A row holds exactly the floats
+        `model` gives constriction, so coding a symbol under its row (constriction's per-symbol
+        Categorical, perfect=False) quantizes to the same integers as coding it under model(i)."""
+        d = self._dense.get(size)
+        if d is None:
+            members = np.flatnonzero(self.sizes == size)
+            rows = np.full(len(self.lo), -1, dtype=np.int64)
+            rows[members] = np.arange(len(members))
+            f = self.freqs[self.starts[members][:, None] + np.arange(size)].astype(np.float64)
+            d = self._dense[size] = (rows, f / f.sum(1, keepdims=True))
+        return d
 
     @classmethod
     def from_pmfs(cls, pmfs, los, extra=None):
