@@ -14,7 +14,8 @@ computed from already-decoded symbols, so decoding is exact on any device:
   high-pass energy of all earlier channels (3x3 box sums of |9 s - box3(s)|, integers).
 
 Each stage's symbols are coded grouped by table (Encoder.encode_indexed), so the work per
-stage is a few numpy calls and one constriction call per table in use.
+stage is a few numpy calls and one constriction call per table in use (one call in all for a
+small stage: see coder.PER_SYMBOL_MAX).
 """
 from functools import lru_cache
 
