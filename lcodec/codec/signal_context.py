@@ -16,13 +16,9 @@ numpy calls whatever the channel count."""
 import numpy as np
 
 from .coder import Decoder, Encoder
-from .context import NS, SBIN_EDGES, add_block_tables, code_length, plan
+from .context import NS, SBIN_OF, add_block_tables, bins, code_length, plan
 from ..errors import FormatError
 from .tables import TOTAL, TableSet
-
-
-# activity -> bin by table lookup (np.searchsorted per stage was a tenth of the encode time)
-SBIN_LUT = np.searchsorted(SBIN_EDGES, np.arange(SBIN_EDGES[-1] + 1), side="right")
 
 
 def stage_context(planes, nb, predict, klass):
@@ -32,8 +28,7 @@ def stage_context(planes, nb, predict, klass):
     v = planes[:, nb]                                          # C x 4 x m
     mu = np.where(predict[:, None], (v.sum(1) + 2) // 4, 0)
     act = np.abs(v - mu[:, None, :]).sum(1)
-    sbin = SBIN_LUT[np.minimum(act, len(SBIN_LUT) - 1)]
-    return mu, klass[:, None] * NS + sbin
+    return mu, klass[:, None] * NS + bins(SBIN_OF, act)
 
 
 class SignalCoder:
