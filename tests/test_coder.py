@@ -97,8 +97,8 @@ def test_per_symbol_path_needs_one_table_size():
     """Tables of different sizes in one call are never coded per symbol (constriction would
     quantize a padded row differently)."""
     small = TableSet.from_pmfs([np.full(5, 0.2), np.full(9, 1 / 9)], [0, 0])
-    assert coder._per_symbol_probs(small, np.array([0, 0, 1]))[0] is None
-    assert coder._per_symbol_probs(small, np.array([1, 1]))[0].shape == (2, 9)
+    assert coder._layout(small, np.array([0, 0, 1]))[2] is None
+    assert coder._layout(small, np.array([1, 1]))[2].shape == (2, 9)
 
 
 def test_corrupt_stream_length_is_a_format_error():

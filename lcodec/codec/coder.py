@@ -23,11 +23,11 @@ def _uniform16():
     return constriction.stream.model.Uniform(1 << 16)
 
 
-def _runs(sorted_ids):
-    """(table id, start, end) of each table's run of symbols, in coding order."""
+def _runs(tables, sorted_ids):
+    """(constriction models, symbol counts) of the runs of one table each, in coding order."""
     cuts = np.flatnonzero(sorted_ids[1:] != sorted_ids[:-1]) + 1
     starts = np.concatenate([[0], cuts])
-    return zip(sorted_ids[starts].tolist(), starts.tolist(), np.append(cuts, len(sorted_ids)).tolist())
+    return tables.models(sorted_ids[starts]), np.diff(np.append(starts, len(sorted_ids))).tolist()
 
 
 def _table_order(table_ids, tables):
@@ -46,15 +46,20 @@ def _table_order(table_ids, tables):
 PER_SYMBOL_MAX = 1 << 14
 
 
-def _per_symbol_probs(tables, sorted_ids):
-    """(probability rows, table size) of symbols (in coding order) whose tables share one size
-    and are few enough to code per symbol; (None, None) otherwise."""
+def _layout(tables, sorted_ids):
+    """(table sizes, first symbols, one probability row per symbol or None) of symbols in coding
+    order. Sizes and first symbols are scalars when every table in the call has the same ones
+    (as all tables of one WaLLoC channel do), and the rows are given when, besides, the call is
+    small enough to code per symbol."""
     first, last = int(sorted_ids[0]), int(sorted_ids[-1])
+    if tables.shape_run[first] != tables.shape_run[last]:
+        return tables.sizes[sorted_ids], tables.lo[sorted_ids], None
     size = int(tables.sizes[first])
-    if len(sorted_ids) * size > PER_SYMBOL_MAX or tables.size_run[first] != tables.size_run[last]:
-        return None, None
-    rows, probs = tables.dense(size)
-    return probs[rows[sorted_ids]], size
+    probs = None
+    if len(sorted_ids) * size <= PER_SYMBOL_MAX:
+        rows, dense = tables.dense(size)
+        probs = dense[rows[sorted_ids]]
+    return size, int(tables.lo[first]), probs
 
 
 @functools.cache
@@ -89,13 +94,14 @@ class Encoder:
         order = _table_order(table_ids, tables)
         idx = idx[order]
         sorted_ids = table_ids[order]
-        probs, _ = _per_symbol_probs(tables, sorted_ids)
+        probs = _layout(tables, sorted_ids)[2]
         if probs is not None:
             self._enc.encode(idx, _per_symbol_model(), probs)
         else:
-            enc, model = self._enc.encode, tables.model
-            for t, a, b in _runs(sorted_ids):
-                enc(idx[a:b], model(t))
+            enc, a = self._enc.encode, 0
+            for model, count in zip(*_runs(tables, sorted_ids)):
+                enc(idx[a:a + count], model)
+                a += count
         esc = escaped[order]
         if esc.any():
             self._raw(symbols[order][esc])
@@ -134,18 +140,15 @@ class Decoder:
             return np.zeros(0, dtype=np.int64)
         order = _table_order(table_ids, tables)
         sorted_ids = table_ids[order]
-        probs, size = _per_symbol_probs(tables, sorted_ids)
-        dec, model = self._dec.decode, tables.model
+        size, lo, probs = _layout(tables, sorted_ids)
+        dec = self._dec.decode
         try:
             if probs is not None:
                 idx = dec(_per_symbol_model(), probs)
-                esc = np.flatnonzero(idx == size - 1)
             else:
-                idx = np.empty(n, dtype=np.int64)
-                for t, a, b in _runs(sorted_ids):
-                    idx[a:b] = dec(model(t), b - a)
-                esc = np.flatnonzero(idx == tables.sizes[sorted_ids] - 1)
-            vals = idx + tables.lo[sorted_ids]
+                idx = np.concatenate([dec(model, count) for model, count in zip(*_runs(tables, sorted_ids))])
+            esc = np.flatnonzero(idx == size - 1)
+            vals = idx + lo
             if esc.size:
                 halves = np.asarray(dec(_uniform16(), 2 * esc.size), dtype=np.int64)
                 vals[esc] = ((halves[0::2] << 16) | halves[1::2]) + RAW_MIN

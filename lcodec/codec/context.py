@@ -114,9 +114,20 @@ def channel_base(c, energy):
 
 def box3(a):
     """Integer 3x3 box sums with replicated edges (rows, then columns)."""
-    p = np.pad(a, 1, mode="edge")
-    r = p[:, :-2] + p[:, 1:-1] + p[:, 2:]
-    return r[:-2] + r[1:-1] + r[2:]
+    return _sum3(_sum3(a, 1), 0)
+
+
+def _sum3(a, axis):
+    """Sums of 3 neighbours along an axis, the edge values counted again past the ends."""
+    a = np.moveaxis(a, axis, 0)
+    out = np.empty_like(a)
+    if len(a) == 1:
+        out[0] = 3 * a[0]
+    else:
+        out[1:-1] = a[:-2] + a[1:-1] + a[2:]
+        out[0] = 2 * a[0] + a[1]
+        out[-1] = a[-2] + 2 * a[-1]
+    return np.moveaxis(out, 0, axis)
 
 
 def highpass_energy(plane):

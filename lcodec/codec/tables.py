@@ -46,9 +46,10 @@ class TableSet:
         self.sizes = np.diff(self.starts)
         self._models = [None] * len(self.lo)
         self._dense = {}
-        # runs of consecutive ids with one table size: symbols sorted by id whose first and last
-        # ids share a run all have that size (a constant-time test for the per-symbol path)
-        self.size_run = np.concatenate([[0], np.cumsum(self.sizes[1:] != self.sizes[:-1])])
+        # runs of consecutive ids with one size and first symbol: symbols sorted by id whose
+        # first and last ids share a run all have those (a constant-time test for the coder)
+        change = (self.sizes[1:] != self.sizes[:-1]) | (self.lo[1:] != self.lo[:-1])
+        self.shape_run = np.concatenate([[0], np.cumsum(change)])
 
     def _validate(self):
         n = len(self.lo)
@@ -66,13 +67,20 @@ class TableSet:
 
     def model(self, i):
         """The constriction model of table i (built once, on first use)."""
-        m = self._models[i]
-        if m is None:
+        return self.models([i])[0]
+
+    def models(self, ids):
+        """The constriction models of tables `ids` (a sequence of ints or an int array), each
+        built once, on first use."""
+        ids = np.asarray(ids).tolist()
+        cache = self._models
+        missing = [i for i in ids if cache[i] is None]
+        if missing:
             import constriction
-            f = self.frequencies(i).astype(np.float64)
-            m = constriction.stream.model.Categorical(f / f.sum(), perfect=False)
-            self._models[i] = m
-        return m
+            for i in missing:
+                f = self.frequencies(i).astype(np.float64)
+                cache[i] = constriction.stream.model.Categorical(f / f.sum(), perfect=False)
+        return [cache[i] for i in ids]
 
     def dense(self, size):
         """(row of every table in a matrix of the tables with `size` entries, -1 for others;
