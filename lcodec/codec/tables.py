@@ -65,9 +65,11 @@ class TableSet:
     def frequencies(self, i):
         return self.freqs[self.starts[i]:self.starts[i + 1]]
 
-    def model(self, i):
-        """The constriction model of table i (built once, on first use)."""
-        return self.models([i])[0]
+    def probabilities(self, i):
+        """Table i's frequencies normalised to floats: what every constriction model of the table
+        is built from (per table in `models`, per symbol in `dense`)."""
+        f = self.frequencies(i).astype(np.float64)
+        return f / f.sum()
 
     def models(self, ids):
         """The constriction models of tables `ids` (a sequence of ints or an int array), each
@@ -78,22 +80,20 @@ class TableSet:
         if missing:
             import constriction
             for i in missing:
-                f = self.frequencies(i).astype(np.float64)
-                cache[i] = constriction.stream.model.Categorical(f / f.sum(), perfect=False)
+                cache[i] = constriction.stream.model.Categorical(self.probabilities(i), perfect=False)
         return [cache[i] for i in ids]
 
     def dense(self, size):
         """(row of every table in a matrix of the tables with `size` entries, -1 for others;
-        that matrix of float probabilities), built once per size. A row holds exactly the floats
-        `model` gives constriction, so coding a symbol under its row (constriction's per-symbol
-        Categorical, perfect=False) quantizes to the same integers as coding it under model(i)."""
+        that matrix of their probabilities), built once per size. A row is exactly what
+        `models` gives constriction, so coding a symbol under its row (constriction's per-symbol
+        Categorical, perfect=False) quantizes to the same integers as coding it under its model."""
         d = self._dense.get(size)
         if d is None:
             members = np.flatnonzero(self.sizes == size)
             rows = np.full(len(self.lo), -1, dtype=np.int64)
             rows[members] = np.arange(len(members))
-            f = self.freqs[self.starts[members][:, None] + np.arange(size)].astype(np.float64)
-            d = self._dense[size] = (rows, f / f.sum(1, keepdims=True))
+            d = self._dense[size] = (rows, np.stack([self.probabilities(i) for i in members]))
         return d
 
     @classmethod
