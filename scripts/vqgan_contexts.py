@@ -1,6 +1,6 @@
 """Does a neighbour-conditioned prior pay for VQGAN's indices? (the study behind its tables)
 
-    python scripts/vqgan_contexts.py lcodec/models/weights/vqgan-q3-v2.pt
+    python scripts/vqgan_contexts.py lcodec/models/weights/vqgan-q3-v4.pt
 
 Index maps of the training photos (and their mirror images) fit the tables; the bits per
 index are the cross-entropy on the validation photos' maps. Unconditional frequencies against

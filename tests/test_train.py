@@ -46,6 +46,38 @@ def test_device_script_trains_exports_and_checks_on_cpu(tmp_path, photo):
     assert check["cuda"] == torch.cuda.is_available()
 
 
+def test_device_plans_chain_the_stages_of_one_model():
+    """vqgan's restorer and codebook plans start from the checkpoint trained earlier in the same
+    device call; a plain plan, or a stage with nothing before it, from the shipped weights."""
+    from lcodec.models import registry
+    from lcodec.train import device
+    assert device.parse_plan("vqgan:2:0.7:codebook") == ("vqgan", 2, 0.7, "codebook")
+    assert device.parse_plan("walloc-rgb:2:4") == ("walloc-rgb", 2, 4.0, None)
+    shipped = {q: registry.verified_path(registry.weights_entry("vqgan", q), "weights_file") for q in (1, 3)}
+    assert device.start_weights("vqgan", 1, "codebook", {"vqgan": "/run/last.pt"}) == "/run/last.pt"
+    assert device.start_weights("vqgan", 3, "restorer", {"vqgan": "/run/last.pt"}) == "/run/last.pt"
+    assert device.start_weights("vqgan", 1, "codebook", {}) == shipped[3]   # the largest codebook's
+    assert device.start_weights("vqgan", 1, None, {"vqgan": "/run/last.pt"}) == shipped[1]
+
+
+def test_device_check_skips_the_levels_a_device_cannot_load(monkeypatch):
+    """The device lacks compressai: its families are listed as skipped, the others checked."""
+    from lcodec import api
+    from lcodec.models.registry import model_spec
+    from lcodec.train import device
+    real = api.get_codec
+
+    def get_codec(name, quality, dev):
+        if model_spec(name)["family"] in ("mgm", "hyperprior", "clc"):
+            raise ModuleNotFoundError("No module named 'compressai'")
+        return real(name, quality, dev)
+    monkeypatch.setattr(api, "get_codec", get_codec)
+    skipped = []
+    levels = {(m["name"], q) for m, q in device.loadable_levels(skipped)}
+    assert {("walloc-rgb", 2), ("vqgan", 3)} <= levels and not any(n == "mgm" for n, _ in levels)
+    assert any(s.startswith("mgm q2: ModuleNotFoundError") for s in skipped)
+
+
 def test_audio_training_runs_and_its_tables_fit(tmp_path):
     """walloc-stereo: a few steps on two short real-ish signals, then the export's table fit."""
     import soundfile as sf

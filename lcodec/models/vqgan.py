@@ -418,5 +418,7 @@ class VqganCodec:
     def latents(self, payload, h, w):
         """One tile's code vectors (EMBED x ceil(h/16) x ceil(w/16)): no network runs."""
         block = self.tile_indices(payload, (-(-h // FACTOR), -(-w // FACTOR)))
-        with torch.no_grad():
-            return self.model.quantizer.lookup(torch.from_numpy(block)[None].to(self.device))[0].float().cpu()
+        # codewords normalised on the CPU whatever the device: a GPU's division rounds the last
+        # bit differently, and a file's latents must be the same numbers everywhere
+        codes = F.normalize(self.model.quantizer.codebook.detach().float().cpu(), dim=1)
+        return codes[torch.from_numpy(block)].permute(2, 0, 1)

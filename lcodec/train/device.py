@@ -35,39 +35,71 @@ def data_dirs(data_root, name):
     return os.path.join(sub, "train"), os.path.join(sub, "val")
 
 
+# peak learning rate of a fine-tune on the device, by stage (None: the model's own training)
+STAGE_LR = {None: 2e-4, "restorer": 3e-4, "codebook": 1e-3}
+
+
+def parse_plan(plan):
+    """MODEL:QUALITY:MINUTES[:STAGE] -> (name, quality, minutes, stage or None)."""
+    name, quality, minutes, *stage = plan.split(":")
+    return name, int(quality), float(minutes), (stage[0] if stage else None)
+
+
+def start_weights(name, quality, stage, trained):
+    """What a plan starts from: a later stage (vqgan's restorer or codebook) starts from the
+    checkpoint this call trained last for the same model; otherwise the shipped weights of that
+    quality (a codebook stage: of the largest codebook's quality), or nothing (from scratch)."""
+    from ..models import registry
+    if stage and name in trained:
+        return trained[name]
+    source = max(registry.model_spec(name)["qualities"]) if stage == "codebook" else quality
+    try:
+        return registry.verified_path(registry.weights_entry(name, source), "weights_file")
+    except Exception:
+        return None
+
+
 def train_on_device(plans, data_root, out, batch, crop):
     from ..models import registry
     from . import export, trainer
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name_dev = torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu"
-    records = {}
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.benchmark = True   # training only
+    records, trained = {}, {}
     for plan in plans:
-        name, quality, minutes = plan.split(":")
-        quality, minutes = int(quality), float(minutes)
+        name, quality, minutes, stage = parse_plan(plan)
         data_dir, val_dir = data_dirs(data_root, name)
         crop_q = crop if registry.model_spec(name)["modality"] == "image" else None  # audio: the model's default
         try:
             entry = registry.weights_entry(name, quality)
-            init = registry.verified_path(entry, "weights_file")
         except Exception:
-            entry, init = None, None
-        run_dir = os.path.join("/tmp/lcodec-runs", f"{name}-q{quality}")
+            entry = None
+        init = start_weights(name, quality, stage, trained)
+        run_dir = os.path.join("/tmp/lcodec-runs", f"{name}-q{quality}" + (f"-{stage}" if stage else ""))
+        lr = STAGE_LR[stage] if init else None
         t = time.time()
         rec, state = trainer(name).run(name, quality, data_dir, val_dir, minutes, False, dev, run_dir,
                                        batch=batch, crop=crop_q, init_from=init, val_every=10 ** 9,
-                                       **({"lr": 2e-4} if init else {}))
+                                       **({"lr": lr} if lr else {}), **({"stage": stage} if stage else {}))
+        trained[name] = os.path.join(run_dir, "last.pt")
         half, tables, dictionary = export.shipped_state(name, quality, run_dir, data_dir)
         version = (entry["version"] if entry else 0) + 1
         stem = f"{name}-q{quality}-v{version}"
-        export.save_files(half, tables, out, stem, dictionary)
-        records[stem] = {"model": name, "quality": quality, "version": version, "steps": state.step,
+        export.save_files(half, tables, out, stem, dictionary)   # a later stage of the same level replaces them
+        step = {"plan": plan, "steps": state.step, "peak_lr": lr, "wall_minutes": round((time.time() - t) / 60, 1),
+                "started_from": os.path.basename(init) if init else None, "device_val": rec}
+        earlier = records.get(stem, {}).get("stages", [])
+        records[stem] = {"model": name, "quality": quality, "version": version,
+                         "steps": sum(s["steps"] for s in earlier) + state.step,
                          "batch": batch, "crop": crop_q, "device": f"cuda ({name_dev})" if dev.type == "cuda" else "cpu",
-                         "wall_minutes": round((time.time() - t) / 60, 1), "finetuned_from": entry and entry["version"],
+                         "wall_minutes": round(sum(s["wall_minutes"] for s in earlier) + step["wall_minutes"], 1),
+                         "finetuned_from": entry and entry["version"], "stages": earlier + [step],
                          "data": str(data_dir), "val_data": str(val_dir), "device_val": rec,
-                         "commands": [f"python -m lcodec.train.device train --plan {plan} --batch {batch} --crop {crop} "
-                                      f"--data-root {data_root}"]}
+                         "commands": [f"python -m lcodec.train.device train {' '.join('--plan ' + p for p in plans)} "
+                                      f"--batch {batch} --crop {crop} --data-root {data_root}"]}
         with open(os.path.join(out, "records.json"), "w") as f:
             json.dump(records, f, indent=1)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.benchmark = False
     return records
 
 
@@ -85,21 +117,35 @@ def _max_diff(a, b):
     return float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max())
 
 
+def loadable_levels(skipped):
+    """(model info, quality) of every installed level that loads here; the others (a family
+    whose package the device lacks, such as compressai) go into `skipped` with the reason."""
+    from .. import api
+    from ..models.registry import list_models
+    levels = []
+    for m in list_models():
+        for q in m["qualities"]:
+            if not m["levels"][str(q)]["installed"]:
+                continue
+            try:
+                api.get_codec(m["name"], q, "cpu")
+                levels.append((m, q))
+            except Exception as e:   # noqa: BLE001 (reported, not hidden)
+                skipped.append(f"{m['name']} q{q}: {type(e).__name__}: {e}")
+    return levels
+
+
 def check_identity(data_root, out):
     """GPU-encoded files must equal CPU-encoded ones byte for byte and decode on the CPU."""
     from .. import api
-    from ..models.registry import list_models
-    result = {"cuda": torch.cuda.is_available(), "checks": []}
+    result = {"cuda": torch.cuda.is_available(), "checks": [], "skipped": []}
     if not torch.cuda.is_available():
         result["note"] = "no CUDA device: nothing to compare"
     else:
-        for m in list_models():
+        levels = loadable_levels(result["skipped"])
+        for m, q in levels:
             val_dir = os.path.join(data_root, FOLDER[m["modality"]], "val")
-            if not os.path.isdir(val_dir):
-                continue
-            for q in m["qualities"]:
-                if not m["levels"][str(q)]["installed"]:
-                    continue
+            if os.path.isdir(val_dir):
                 for name, kw in _val_inputs(m["modality"], val_dir):
                     t = time.time()
                     gpu = api.encode(**kw, model=m["name"], quality=q, device="cuda")
@@ -118,7 +164,7 @@ def check_identity(data_root, out):
     # what must hold: a GPU-written file decodes to the same symbols on the CPU. Equal bytes from
     # GPU and CPU encoders is reported too, but float analysis transforms (TF32 on the GPU) may
     # round a latent differently: both files are then valid, and each decodes exactly anywhere.
-        result["batched"] = check_batched(data_root)
+        result["batched"] = check_batched(data_root, levels)
     result["all_decode_identically"] = all(c["symbols_identical_cpu_vs_gpu_decode"] for c in result["checks"])
     result["all_bytes_identical"] = all(c["bytes_identical"] for c in result["checks"])
     with open(os.path.join(out, "device_check.json"), "w") as f:
@@ -127,20 +173,17 @@ def check_identity(data_root, out):
     return result
 
 
-def check_batched(data_root, batch=16, device="cuda"):
+def check_batched(data_root, levels, batch=16, device="cuda"):
     """`lcodec encode DIR --batch-size`: the val photos through api.encode_images on the GPU
     (tiles of one shape share network passes) against one at a time: same bytes, and the time."""
     from .. import api
     from ..io.images import read_image
-    from ..models.registry import list_models
     from .data import image_files
-    images = [read_image(p)[0] for p in image_files(os.path.join(data_root, "images", "val"))]
+    val_dir = os.path.join(data_root, "images", "val")
+    images = [read_image(p)[0] for p in image_files(val_dir)] if os.path.isdir(val_dir) else []
     rows = []
-    for m in list_models():
-        for q in m["qualities"]:
-            if m["modality"] != "image" or not m["levels"][str(q)]["installed"] or \
-                    not hasattr(api.get_codec(m["name"], q, device), "encode_tiles"):
-                continue
+    for m, q in levels:
+        if images and m["modality"] == "image" and hasattr(api.get_codec(m["name"], q, device), "encode_tiles"):
             api.encode_images(images[:1], m["name"], q, device, batch=batch)   # warm-up
             t = time.time()
             alone = [api.encode(x, model=m["name"], quality=q, device=device) for x in images]
@@ -157,7 +200,8 @@ def install_returned(folder, data_root):
     from . import export
     records = json.load(open(os.path.join(folder, "records.json")))
     for stem, rec in records.items():
-        _, val_dir = data_dirs(data_root, rec["model"])
+        train_dir, val_dir = data_dirs(data_root, rec["model"])
+        rec = dict(rec, data=f"{train_dir} (carried to the device as {rec['data']})", val_data=val_dir)
         wpath = os.path.join(folder, f"{stem}.pt")
         tpath = os.path.join(folder, f"{stem}.tables.npz")
         dpath = os.path.join(folder, f"{stem}.dict.pt")

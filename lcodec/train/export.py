@@ -170,15 +170,25 @@ def clc_fp16(name, quality, run_dir):
 
 
 def vqgan_fp16(name, quality, run_dir, data_dir):
-    """VQGAN's last checkpoint rounded to fp16, and its static context tables fitted on the
-    index maps of the whole training images and their mirror images (the encoder's own path)."""
+    """VQGAN's last checkpoint rounded to fp16, and its static context tables."""
     from ..models import vqgan
     model = load_checkpoint(vqgan.build(name, quality), run_dir)
-    half = to_fp16(model)
-    model.eval()
-    maps = [vqgan.image_indices(model, t.permute(1, 2, 0).numpy())   # each photo and its mirror image
-            for img in data.load_images(data_dir) for t in (img, img.flip(-1))]
-    return half, vqgan.fit_tables(maps, model.quantizer.codes().detach(), registry.model_spec(name)["tile"])
+    return to_fp16(model), vqgan_tables(model, name, data_dir)
+
+
+def vqgan_tables(model, name, data_dir):
+    """Static context tables fitted on the index maps of the whole training images and their
+    mirror images (the encoder's own path). On the GPU where there is one (a device run): the
+    tables are frequencies, and the odd index a float rounding flips does not change what they
+    must do, while the CPU takes minutes."""
+    from ..models import vqgan
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    model.eval().to(dev)
+    with torch.no_grad():
+        maps = [vqgan.image_indices(model, t.permute(1, 2, 0).numpy(), dev)
+                for img in data.load_images(data_dir) for t in (img, img.flip(-1))]
+    model.cpu()
+    return vqgan.fit_tables(maps, model.quantizer.codes().detach(), registry.model_spec(name)["tile"])
 
 
 def shipped_state(name, quality, run_dir, data_dir):

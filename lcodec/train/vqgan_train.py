@@ -66,7 +66,9 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
     sampler = data.CropSampler(data.load_images(data_dir), seed=seed)
     val = data.center_crops(data.load_images(val_dir), 512) if val_dir else []
     if stage == "restorer":
-        return restorer_stage(model, sampler, val, minutes, resume, device, run_dir, lr, val_every, seed)
+        # windows per step: 16 (what the CPU runs used, whatever their --batch), more with a larger --batch
+        return restorer_stage(model, sampler, val, minutes, resume, device, run_dir, lr, val_every, seed,
+                              batch=max(16, batch))
     if stage == "codebook" and not resume:
         src_k = source["quantizer.codebook"].shape[0]
         model.quantizer.codebook.data.copy_(spherical_kmeans(
