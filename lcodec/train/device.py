@@ -65,7 +65,7 @@ def train_on_device(plans, data_root, out, batch, crop):
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name_dev = torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu"
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.benchmark = True   # training only
-    records, trained = {}, {}
+    records, trained, shipped_as = {}, {}, {}
     for plan in plans:
         name, quality, minutes, stage = parse_plan(plan)
         data_dir, val_dir = data_dirs(data_root, name)
@@ -81,19 +81,21 @@ def train_on_device(plans, data_root, out, batch, crop):
         rec, state = trainer(name).run(name, quality, data_dir, val_dir, minutes, False, dev, run_dir,
                                        batch=batch, crop=crop_q, init_from=init, val_every=10 ** 9,
                                        **({"lr": lr} if lr else {}), **({"stage": stage} if stage else {}))
-        trained[name] = os.path.join(run_dir, "last.pt")
-        half, tables, dictionary = export.shipped_state(name, quality, run_dir, data_dir)
         version = (entry["version"] if entry else 0) + 1
         stem = f"{name}-q{quality}-v{version}"
+        started_from = shipped_as.get(init, os.path.basename(init) if init else None)
+        trained[name] = os.path.join(run_dir, "last.pt")
+        shipped_as[trained[name]] = f"{stem}.pt"   # what a later stage starts from, as the ledger names it
+        half, tables, dictionary = export.shipped_state(name, quality, run_dir, data_dir)
         export.save_files(half, tables, out, stem, dictionary)   # a later stage of the same level replaces them
         step = {"plan": plan, "steps": state.step, "peak_lr": lr, "wall_minutes": round((time.time() - t) / 60, 1),
-                "started_from": os.path.basename(init) if init else None, "device_val": rec}
+                "started_from": started_from, "device_val": rec}
         earlier = records.get(stem, {}).get("stages", [])
         records[stem] = {"model": name, "quality": quality, "version": version,
                          "steps": sum(s["steps"] for s in earlier) + state.step,
                          "batch": batch, "crop": crop_q, "device": f"cuda ({name_dev})" if dev.type == "cuda" else "cpu",
                          "wall_minutes": round(sum(s["wall_minutes"] for s in earlier) + step["wall_minutes"], 1),
-                         "finetuned_from": entry and entry["version"], "stages": earlier + [step],
+                         "stages": earlier + [step],
                          "data": str(data_dir), "val_data": str(val_dir), "device_val": rec,
                          "commands": [f"python -m lcodec.train.device train {' '.join('--plan ' + p for p in plans)} "
                                       f"--batch {batch} --crop {crop} --data-root {data_root}"]}

@@ -122,6 +122,12 @@ def records():
 def parent(record, rows):
     """The ledger record of the weights this record's run started from, or None (from scratch,
     or from a run's checkpoint that was never exported)."""
+    if record.get("stages"):   # a device record: its first stage names the weights it started from
+        start = record["stages"][0].get("started_from")
+        return next((r for r in rows if r["weights_file"] == start), None)
+    if isinstance(record.get("finetuned_from"), int):
+        return next((r for r in rows if (r["model"], r["quality"], r["version"]) ==
+                     (record["model"], record["quality"], record["finetuned_from"])), None)
     cmds = " ".join(record["commands"])
     found = re.search(r"--init-from \S*?([\w.-]+\.pt)\b", cmds)
     if found:
