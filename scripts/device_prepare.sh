@@ -3,6 +3,8 @@
 # device tool carries: .whl (wheels for Python 3.12) and .data (training data).
 #   bash scripts/device_prepare.sh images   # walloc-rgb and vqgan plans (photos: ~33 MB)
 #   (vqgan: the autoencoder, then its restorer and the k-means codebooks from it, in one call)
+#   bash scripts/device_prepare.sh images "mgm-q* bmshj2018-hyperprior-q2-*"
+#                                           # keep these weights instead (what the plans start from)
 #   bash scripts/device_prepare.sh audio    # walloc-stereo plans (audio + soundfile: ~21 MB)
 #   bash scripts/device_prepare.sh restore  # AFTER the device calls: puts the stashed weights back
 # The device takes at most 64 MiB of working tree, carried folders included, and the shipped
@@ -20,14 +22,17 @@ fi
 grep -qx '/.whl/' .git/info/exclude || echo /.whl/ >> .git/info/exclude
 grep -qx '/.data/' .git/info/exclude || echo /.data/ >> .git/info/exclude
 rm -rf .whl && mkdir -p .whl
-pkgs=(constriction==0.5.0 pytorch-msssim==1.0.0 tqdm==4.70.1)   # msssim: vqgan's loss
+# msssim: vqgan's loss; compressai: mgm, the hyperprior peers and clc (its cp312 wheel is
+# manylinux_2_34; the device holds its needs: einops, scipy, pandas, torchvision, torch-geometric)
+pkgs=(constriction==0.5.0 pytorch-msssim==1.0.0 tqdm==4.70.1 compressai==1.2.8)
 [ "$what" = audio ] && pkgs+=(soundfile==0.14.0 cffi pycparser)
 python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+  --platform manylinux_2_34_x86_64 --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
   -d .whl "${pkgs[@]}"
 rm -rf .data && mkdir -p .data && cp -r "../shared/data/$what" ".data/$what"
 # vqgan's plans chain from q3 (the largest codebook); walloc-rgb's weights are small and checked too
 if [ "$what" = audio ]; then keep='walloc-stereo-*'; else keep='vqgan-q3-* walloc-rgb-*'; fi
+keep="${2:-$keep}"
 mkdir -p "$stash"
 for f in lcodec/models/weights/*.pt; do
   base=$(basename "$f"); stay=no

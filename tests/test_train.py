@@ -38,7 +38,9 @@ def test_device_script_trains_exports_and_checks_on_cpu(tmp_path, photo):
     out = tmp_path / "out"
     out.mkdir()
     torch.set_num_threads(1)
-    recs = device.train_on_device(["walloc-rgb:2:0.03"], str(root), str(out), batch=2, crop=32)
+    # a plan that fails (no quality 9) is reported and skipped; the next one still trains
+    recs = device.train_on_device(["walloc-rgb:9:0.03", "walloc-rgb:2:0.03"], str(root), str(out), batch=2, crop=32)
+    assert len(recs) == 1
     stem = next(iter(recs))
     assert (out / f"{stem}.pt").stat().st_size < 16 * 2**20 and (out / f"{stem}.tables.npz").exists()
     assert _json.loads((out / "records.json").read_text())[stem]["version"] >= 2
@@ -187,3 +189,16 @@ def test_learning_rate_schedule_warms_up_and_decays_or_stays_constant(tmp_path, 
         assert rates[0] == pytest.approx(2e-4) and rates[4] == pytest.approx(1e-3) and rates[-1] < 0.5e-3
     else:
         assert set(rates) == {1e-3}
+
+
+def test_prefetched_batches_are_the_samplers_own_in_order(photo):
+    from lcodec.train.data import CropSampler, Prefetcher
+    images = [torch.from_numpy(photo[:160, :200].copy()).permute(2, 0, 1).contiguous(),
+              torch.from_numpy(photo[:40, :50].copy()).permute(2, 0, 1).contiguous()]  # smaller than the crop
+    plain, ahead = CropSampler(images, seed=3), Prefetcher(CropSampler(images, seed=3), 4, 64)
+    for _ in range(5):
+        a, b = plain.batch(4, 64), ahead.batch()
+        assert a.dtype == torch.float32 and a.shape == (4, 3, 64, 64) and torch.equal(a, b)
+        assert a.min() >= -0.5 and a.max() <= 0.5
+    crops = CropSampler(images[:1], seed=1).draw(2, 32)
+    assert crops.dtype == torch.uint8 and torch.equal(CropSampler(images[:1], seed=1).batch(2, 32), crops.float() / 255 - 0.5)

@@ -28,8 +28,11 @@ class CropSampler:
         self.rng = np.random.default_rng(seed)
         self.sources = []    # the image index of each crop of the last batch
 
-    def batch(self, size, crop):
-        out = torch.empty(size, 3, crop, crop)
+    def draw(self, size, crop):
+        """The next batch as it is stored: uint8, size x 3 x crop x crop (float when an image
+        smaller than the crop had to be enlarged)."""
+        out = torch.empty(size, 3, crop, crop, dtype=torch.uint8)
+        enlarged = {}
         self.sources = []
         for i in range(size):
             self.sources.append(int(self.rng.integers(len(self.images))))
@@ -43,9 +46,40 @@ class CropSampler:
             if self.rng.random() < 0.5:
                 t = t.flip(-2)
             if c < crop:
-                t = torch.nn.functional.interpolate(t[None].float(), size=(crop, crop), mode="bilinear")[0]
-            out[i] = t.float()
-        return out / 255.0 - 0.5
+                enlarged[i] = torch.nn.functional.interpolate(t[None].float(), size=(crop, crop), mode="bilinear")[0]
+            else:
+                out[i] = t
+        if enlarged:
+            out = out.float()
+            for i, t in enlarged.items():
+                out[i] = t
+        return out
+
+    def batch(self, size, crop, device="cpu"):
+        """The next batch on `device`; the crops travel there as uint8."""
+        return to_unit(self.draw(size, crop).to(device))
+
+
+def to_unit(crops):
+    """uint8 (or integral float) pixels -> float32 in [-0.5, 0.5]."""
+    return crops.float() / 255.0 - 0.5
+
+
+class Prefetcher:
+    """Draws the next batch of one (size, crop) in a thread while the current step runs: a GPU
+    step would otherwise wait for the CPU to cut its crops. The batches are the sampler's own,
+    in the same order."""
+
+    def __init__(self, sampler, size, crop):
+        from concurrent.futures import ThreadPoolExecutor
+        self.sampler, self.args = sampler, (size, crop)
+        self.pool = ThreadPoolExecutor(1)
+        self.pending = self.pool.submit(sampler.draw, size, crop)
+
+    def batch(self, device="cpu"):
+        crops = self.pending.result()
+        self.pending = self.pool.submit(self.sampler.draw, *self.args)
+        return to_unit(crops.to(device))
 
 
 def center_crops(images, size):

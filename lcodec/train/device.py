@@ -20,6 +20,7 @@ import glob
 import json
 import os
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -60,49 +61,60 @@ def start_weights(name, quality, stage, trained):
 
 
 def train_on_device(plans, data_root, out, batch, crop):
-    from ..models import registry
-    from . import export, trainer
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     name_dev = torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu"
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.benchmark = True   # training only
-    records, trained, shipped_as = {}, {}, {}
+    call = SimpleNamespace(plans=plans, data_root=data_root, out=out, batch=batch, crop=crop, dev=dev,
+                           name_dev=name_dev, records={}, trained={}, shipped_as={})
     for plan in plans:
-        name, quality, minutes, stage = parse_plan(plan)
-        data_dir, val_dir = data_dirs(data_root, name)
-        crop_q = crop if registry.model_spec(name)["modality"] == "image" else None  # audio: the model's default
         try:
-            entry = registry.weights_entry(name, quality)
-        except Exception:
-            entry = None
-        init = start_weights(name, quality, stage, trained)
-        run_dir = os.path.join("/tmp/lcodec-runs", f"{name}-q{quality}" + (f"-{stage}" if stage else ""))
-        lr = STAGE_LR[stage] if init else None
-        t = time.time()
-        rec, state = trainer(name).run(name, quality, data_dir, val_dir, minutes, False, dev, run_dir,
-                                       batch=batch, crop=crop_q, init_from=init, val_every=10 ** 9,
-                                       **({"lr": lr} if lr else {}), **({"stage": stage} if stage else {}))
-        version = (entry["version"] if entry else 0) + 1
-        stem = f"{name}-q{quality}-v{version}"
-        started_from = shipped_as.get(init, os.path.basename(init) if init else None)
-        trained[name] = os.path.join(run_dir, "last.pt")
-        shipped_as[trained[name]] = f"{stem}.pt"   # what a later stage starts from, as the ledger names it
-        half, tables, dictionary = export.shipped_state(name, quality, run_dir, data_dir)
-        export.save_files(half, tables, out, stem, dictionary)   # a later stage of the same level replaces them
-        step = {"plan": plan, "steps": state.step, "peak_lr": lr, "wall_minutes": round((time.time() - t) / 60, 1),
-                "started_from": started_from, "device_val": rec}
-        earlier = records.get(stem, {}).get("stages", [])
-        records[stem] = {"model": name, "quality": quality, "version": version,
-                         "steps": sum(s["steps"] for s in earlier) + state.step,
-                         "batch": batch, "crop": crop_q, "device": f"cuda ({name_dev})" if dev.type == "cuda" else "cpu",
-                         "wall_minutes": round(sum(s["wall_minutes"] for s in earlier) + step["wall_minutes"], 1),
-                         "stages": earlier + [step],
-                         "data": str(data_dir), "val_data": str(val_dir), "device_val": rec,
-                         "commands": [f"python -m lcodec.train.device train {' '.join('--plan ' + p for p in plans)} "
-                                      f"--batch {batch} --crop {crop} --data-root {data_root}"]}
-        with open(os.path.join(out, "records.json"), "w") as f:
-            json.dump(records, f, indent=1)
+            train_one(plan, call)
+        except Exception as e:   # one failing plan (a package missing there, say) must not waste the others
+            print(f"plan {plan} failed, the others go on: {e.__class__.__name__}: {e}", flush=True)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.benchmark = False
-    return records
+    return call.records
+
+
+def train_one(plan, call):
+    """Train one plan, export its fp16 weights and tables to call.out, add its record."""
+    from ..models import registry
+    from . import export, trainer
+    data_root, out, batch, crop, dev = call.data_root, call.out, call.batch, call.crop, call.dev
+    records, trained, shipped_as = call.records, call.trained, call.shipped_as
+    name, quality, minutes, stage = parse_plan(plan)
+    data_dir, val_dir = data_dirs(data_root, name)
+    crop_q = crop if registry.model_spec(name)["modality"] == "image" else None  # audio: the model's default
+    try:
+        entry = registry.weights_entry(name, quality)
+    except Exception:
+        entry = None
+    init = start_weights(name, quality, stage, trained)
+    run_dir = os.path.join("/tmp/lcodec-runs", f"{name}-q{quality}" + (f"-{stage}" if stage else ""))
+    lr = STAGE_LR[stage] if init else None
+    t = time.time()
+    rec, state = trainer(name).run(name, quality, data_dir, val_dir, minutes, False, dev, run_dir,
+                                   batch=batch, crop=crop_q, init_from=init, val_every=10 ** 9,
+                                   **({"lr": lr} if lr else {}), **({"stage": stage} if stage else {}))
+    version = (entry["version"] if entry else 0) + 1
+    stem = f"{name}-q{quality}-v{version}"
+    started_from = shipped_as.get(init, os.path.basename(init) if init else None)
+    trained[name] = os.path.join(run_dir, "last.pt")
+    shipped_as[trained[name]] = f"{stem}.pt"   # what a later stage starts from, as the ledger names it
+    half, tables, dictionary = export.shipped_state(name, quality, run_dir, data_dir)
+    export.save_files(half, tables, out, stem, dictionary)   # a later stage of the same level replaces them
+    step = {"plan": plan, "steps": state.step, "peak_lr": lr, "wall_minutes": round((time.time() - t) / 60, 1),
+            "started_from": started_from, "device_val": rec}
+    earlier = records.get(stem, {}).get("stages", [])
+    records[stem] = {"model": name, "quality": quality, "version": version,
+                     "steps": sum(s["steps"] for s in earlier) + state.step,
+                     "batch": batch, "crop": crop_q, "device": f"cuda ({call.name_dev})" if dev.type == "cuda" else "cpu",
+                     "wall_minutes": round(sum(s["wall_minutes"] for s in earlier) + step["wall_minutes"], 1),
+                     "stages": earlier + [step],
+                     "data": str(data_dir), "val_data": str(val_dir), "device_val": rec,
+                     "commands": [f"python -m lcodec.train.device train {' '.join('--plan ' + p for p in call.plans)} "
+                                  f"--batch {batch} --crop {crop} --data-root {data_root}"]}
+    with open(os.path.join(out, "records.json"), "w") as f:
+        json.dump(records, f, indent=1)
 
 
 def _val_inputs(modality, val_dir):

@@ -98,9 +98,10 @@ def autoencoder_stage(model, stage, sampler, val, minutes, resume, device, run_d
     gan_from = GAN_FROM * (state.elapsed + minutes * 60)
     t0, restarts = time.time(), [0]
     last = model.decoder[-1].weight
+    feed = data.Prefetcher(sampler, batch, crop)
 
     def step_fn(step, cur_lr):
-        x = sampler.batch(batch, crop).to(device) + 0.5
+        x = feed.batch(device) + 0.5
         if finetune:
             with torch.no_grad():
                 z = model.encode_latents(x)
