@@ -61,7 +61,7 @@ class CropSampler:
 
 
 def to_unit(crops):
-    """uint8 (or integral float) pixels -> float32 in [-0.5, 0.5]."""
+    """Pixels in 0..255 (uint8, or float where an image was enlarged) -> float32 in [-0.5, 0.5]."""
     return crops.float() / 255.0 - 0.5
 
 
