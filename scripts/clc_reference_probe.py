@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from lcodec.api import get_codec
+from lcodec.bench.metrics import psnr
 from lcodec.codec.tiling import tile_grid
 from lcodec.io.images import read_image
 from lcodec.models import clc
@@ -22,7 +23,8 @@ from lcodec.train.data import image_files
 
 
 def code_folder(codec, images, choose=None):
-    """(bpp, mean PSNR) of the folder; choose(tile) -> ids, else the codec's own retrieval."""
+    """(bpp, mean PSNR) of the folder; choose(tile) -> ids, else the codec's own retrieval
+    (which is also what the codec has again afterwards)."""
     bits = pixels = 0
     psnrs = []
     for img in images:
@@ -36,21 +38,19 @@ def code_folder(codec, images, choose=None):
             blob = codec.encode_tile(tile)
             bits += 8 * len(blob)
             out[y:y + th, x:x + tw] = codec.decode_tile(blob, th, tw)
-        psnrs.append(10 * np.log10(255 ** 2 / np.mean((out.astype(np.float64) - img) ** 2)))
+        psnrs.append(psnr(img, out))
         pixels += h * w
+    vars(codec).pop("retrieve", None)
     return bits / pixels, float(np.mean(psnrs))
 
 
 def smallest_pair(codec, k):
-    retrieve = type(codec).retrieve
-
     def choose(tile):
         near = clc.nearest(codec.projected(tile), codec.dictionary["centroids"], k)[0].numpy().astype(np.int64)
         sizes = {}
         for pair in itertools.combinations(near, 2):
             codec.retrieve = lambda pixels, ids=np.array(pair): ids
             sizes[pair] = len(codec.encode_tile(tile))
-        codec.retrieve = retrieve.__get__(codec)
         return np.array(min(sizes, key=sizes.get))
     return choose
 
