@@ -25,6 +25,7 @@ class Summary:
     audio_seconds: float = 0.0
     seconds: float = 0.0
     worker_rss_mib: float = 0.0   # the largest peak resident memory of any worker process
+    workers: str = ""             # "2 workers x 1 thread"
     failures: list = field(default_factory=list)
 
     def line(self, mode):
@@ -33,7 +34,7 @@ class Summary:
             bpp += f", audio {self.audio_bytes * 8 / self.audio_seconds / 1000:.1f} kbps ({self.audio_seconds:.1f} s)"
         fails = f", {len(self.failures)} failed" if self.failures else ""
         return (f"{self.files} files {mode}d ({self.skipped} already done), {self.in_bytes / 1e6:.2f} MB in, "
-                f"{self.out_bytes / 1e6:.2f} MB out{bpp}, {self.seconds:.1f} s, "
+                f"{self.out_bytes / 1e6:.2f} MB out{bpp}, {self.seconds:.1f} s, {self.workers or '1 worker'}, "
                 f"peak worker memory {self.worker_rss_mib:.0f} MiB{fails}")
 
 
@@ -145,9 +146,38 @@ def _size(path):
         return 0
 
 
-def run(src, dst, mode, model=None, quality=None, device="cpu", jobs=1, force=False, echo=print, engine="local",
+def usable_cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+WORKER_MEMORY = 2 << 30   # what one worker may need at most (peak ~1 GiB with walloc-rgb, ~1.9 GiB with clc)
+
+
+def default_jobs(device, files):
+    """--jobs when not given: on the CPU, one single-threaded worker per usable core, since here
+    processes scale better than torch's threads (docs/batch/report.md), at most one per 2 GiB of
+    memory and one per file; on a GPU one process, which batches."""
+    if device != "cpu":
+        return 1
+    jobs = usable_cores()
+    try:
+        jobs = min(jobs, max(1, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // WORKER_MEMORY))
+    except (AttributeError, ValueError, OSError):   # no sysconf (Windows): cores only
+        pass
+    return max(1, min(jobs, files))
+
+
+def worker_threads(jobs, explicit):
+    """torch threads per worker: --jobs N given means N cores, one thread each (`make -j`'s
+    sense); the default jobs share out every core, so a folder of fewer files than cores still
+    uses them all."""
+    return 1 if explicit else max(1, usable_cores() // jobs)
+
+
+def run(src, dst, mode, model=None, quality=None, device="cpu", jobs=None, force=False, echo=print, engine="local",
         batch_size=1, threads=None):
-    """threads: torch threads per worker (default: the cores shared out among the jobs)."""
+    """jobs: worker processes (default: default_jobs); threads: torch threads per worker
+    (default: worker_threads)."""
     from tqdm import tqdm
     from .errors import InputError
     pairs = plan(src, dst, mode)
@@ -165,8 +195,11 @@ def run(src, dst, mode, model=None, quality=None, device="cpu", jobs=1, force=Fa
                                        "weights version (use --force to re-encode)"))
         else:
             s.skipped += 1
+    explicit = jobs is not None
+    jobs = max(1, jobs) if explicit else default_jobs(device, len(todo))
+    threads = threads or worker_threads(jobs, explicit)
     opts = {"mode": mode, "model": model, "quality": quality, "device": device, "force": force,
-            "threads": threads or max(1, (os.cpu_count() or 1) // max(1, jobs)), "batch_size": batch_size}
+            "threads": threads, "batch_size": batch_size}
     total = sum(a.stat().st_size for a, _ in todo)
     t = time.time()
     bar = tqdm(total=total, unit="B", unit_scale=True, desc=f"{mode} {len(todo)} files", dynamic_ncols=True)
@@ -184,6 +217,7 @@ def run(src, dst, mode, model=None, quality=None, device="cpu", jobs=1, force=Fa
             _collect(itertools.chain.from_iterable(map(_many, chunks)), s, bar)
     bar.close()
     s.seconds = time.time() - t
+    s.workers = f"{jobs} worker{'s' * (jobs > 1)} x {threads} thread{'s' * (threads > 1)}"
     echo(s.line(mode))
     for path, err in s.failures:
         echo(f"failed: {err}" if path in err else f"failed: {path}: {err}")

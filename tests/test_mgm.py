@@ -134,3 +134,22 @@ def test_a_sibling_level_passes_on_its_transforms_not_its_other_shaped_codebooks
     assert "g_a.0.weight" in loaded and "coarse.codebooks" in loaded and "fine.codebooks" not in loaded
     assert torch.equal(child.g_s[1].weight, parent.g_s[1].weight)
     assert child.fine.codebooks.shape == (4, 8, 4)
+
+
+def test_rate_weighted_choice_trades_distance_for_code_length(model, photo):
+    tiles = [photo[:128, :160], photo[100:228, 40:200]]
+    plain = mgm.fit_tables([mgm.tile_indices(model, t) for t in tiles], model)
+    assert mgm.index_penalties(plain, model, 0) == (None, None)
+    i1, i2 = mgm.tile_indices(model, tiles[0], penalties=mgm.index_penalties(plain, model, 1e6))
+    for idx, first, q in ((i2, 0, model.coarse), (i1, model.coarse.m, model.fine)):  # code length dominates:
+        for j in range(q.m):                                                         # the likeliest codeword
+            assert (idx[j] == plain.frequencies(first + j)[:q.k].argmax()).all()
+    weighted = mgm.fit_rate_weighted_tables(iter(tiles), model, 1.0)   # a one-pass iterator, read every round
+    assert weighted.to_bytes() == mgm.fit_rate_weighted_tables(tiles, model, 1.0).to_bytes() != plain.to_bytes()
+    cpu = torch.device("cpu")
+    ecvq = mgm.MgmCodec(model, weighted, cpu, 1024, rate_weight=1.0)
+    nearest = mgm.MgmCodec(model, plain, cpu, 1024)
+    payload = ecvq.encode_tile(tiles[0])
+    chosen = mgm.tile_indices(model, tiles[0], penalties=ecvq.penalties)
+    assert all(np.array_equal(a, b) for a, b in zip(ecvq.decode_symbols(payload, 128, 160), chosen))
+    assert len(payload) < len(nearest.encode_tile(tiles[0]))

@@ -64,12 +64,14 @@ def _run_options(command):
     for option in reversed([
             click.option("--device", default="auto", show_default=True, help="auto|cpu|cuda"),
             click.option("-f", "--force", is_flag=True, help="Overwrite an existing output."),
-            click.option("-j", "--jobs", type=int, default=1, show_default=True, help="Worker processes (folder input)."),
+            click.option("-j", "--jobs", type=click.IntRange(1, 4096), default=None,
+                         help="Folder input: worker processes, one core each [default: one per core]."),
             click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
                          help="Folder input: local processes, or Ray Data (RAY_ADDRESS, or a local Ray with --jobs "
                               "CPUs)."),
             click.option("--threads", type=click.IntRange(1, 1024), default=None,
-                         help="torch threads per process [default: all cores, shared out among --jobs].")]):
+                         help="torch threads per process [default: all cores for a file; 1 per worker with "
+                              "--jobs, else the cores shared out among the workers].")]):
         command = option(command)
     return command
 
@@ -211,7 +213,7 @@ def models(as_json):
             else:
                 fig = f"val {val['bpp']:.3f} bpp, {val['psnr']:.2f} dB" if val else "not installed"
             sha = (lv.get("weights_sha256") or "")[:12]
-            click.echo(f"  -q {q}  {lv['note']:28s} {fig:28s} {sha}")
+            click.echo(f"  -q {q}  {lv['note']:32s} {fig:28s} {sha}")
 
 
 cli.add_command(train_cmd)

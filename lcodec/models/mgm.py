@@ -24,7 +24,7 @@ from torch import nn
 from ..codec.coder import Decoder, Encoder
 from ..codec.tables import TableSet
 from ..errors import FormatError
-from .registry import model_arch, model_spec
+from .registry import model_arch, model_spec, quality_spec
 from .state import load_installed
 
 STRIDE = 32  # the coarse level's resolution
@@ -74,9 +74,14 @@ class Quantizer(nn.Module):
         return ((v * v).sum(-1, keepdim=True) - 2 * torch.einsum("bhwmd,mkd->bhwmk", v, cb)
                 + (cb * cb).sum(-1))
 
-    def indices(self, x):
-        """B x m x H x W int64 codeword indices (argmin: the inference path)."""
-        return self.distances(self.split(x)).argmin(-1).permute(0, 3, 1, 2)
+    def indices(self, x, penalty=None):
+        """B x m x H x W int64 codeword indices (the inference path): the nearest codeword, or
+        with `penalty` (m x k, from index_penalties) the entropy-constrained choice
+        argmin T ||v - c||^2 + penalty, which trades a little distortion for shorter codes."""
+        d = self.distances(self.split(x))
+        if penalty is not None:
+            d = d * self.log_temp.exp()[:, None] + penalty
+        return d.argmin(-1).permute(0, 3, 1, 2)
 
     def lookup(self, idx):
         """B x m x H x W indices -> B x C x H x W code vectors."""
@@ -157,11 +162,12 @@ class MGM(nn.Module):
         return self.g_s(self.up1(p1 + q1)), b1 + b2, {"fine": (r1, q1, h1), "coarse": (f2, q2, h2)}
 
     @torch.no_grad()
-    def encode_indices(self, x):
-        """The inference path: (fine indices B x m1 x H/16 x W/16, coarse B x m2 x H/32 x W/32)."""
+    def encode_indices(self, x, penalties=(None, None)):
+        """The inference path: (fine indices B x m1 x H/16 x W/16, coarse B x m2 x H/32 x W/32);
+        penalties: (fine, coarse) from index_penalties, or None for the nearest codewords."""
         f1, f2 = self.features(x)
-        i2 = self.coarse.indices(f2)
-        i1 = self.fine.indices(f1 - self.up2(self.coarse.lookup(i2)))
+        i2 = self.coarse.indices(f2, penalties[1])
+        i1 = self.fine.indices(f1 - self.up2(self.coarse.lookup(i2)), penalties[0])
         return i1, i2
 
     def code_vectors(self, i1, i2):
@@ -192,18 +198,43 @@ def fit_tables(index_maps, model):
     return TableSet.from_pmfs(pmfs, [0] * len(pmfs))
 
 
-def tile_indices(model, pixels, device="cpu"):
+def index_penalties(tables, model, weight, device="cpu"):
+    """What the rate-weighted index choice adds to each codeword's T ||v - c||^2: weight times
+    its code length in nats under the frozen tables (weight 1: the codeword of highest
+    posterior under the mixture; 0: the nearest). (fine m1 x k1, coarse m2 x k2) float32
+    tensors, or (None, None) for weight 0. The decoder never needs them: any choice decodes."""
+    if not weight:
+        return None, None
+
+    def level(q, first):
+        p = np.stack([tables.probabilities(first + j)[:q.k] for j in range(q.m)])
+        return torch.from_numpy(-weight * np.log(p)).float().to(device)
+    return level(model.fine, model.coarse.m), level(model.coarse, 0)
+
+
+def fit_rate_weighted_tables(tiles, model, weight, rounds=2):
+    """Tables for the rate-weighted choice, which depends on the tables it is coded with: fitted
+    first on the nearest codewords, then refitted on the choice the previous tables make."""
+    tiles = list(tiles)   # read once per round
+    tables = fit_tables([tile_indices(model, t) for t in tiles], model)
+    for _ in range(rounds if weight else 0):
+        pen = index_penalties(tables, model, weight)
+        tables = fit_tables([tile_indices(model, t, penalties=pen) for t in tiles], model)
+    return tables
+
+
+def tile_indices(model, pixels, device="cpu", penalties=(None, None)):
     """H x W x 3 uint8 tile -> (fine m1 x h x w, coarse m2 x h' x w') numpy indices, the tile
     edge-padded to a multiple of 32."""
     h, w, _ = pixels.shape
     padded = np.pad(pixels, ((0, -h % STRIDE), (0, -w % STRIDE), (0, 0)), mode="edge")
     x = torch.from_numpy(padded).permute(2, 0, 1)[None].to(device).float() / 255.0
-    i1, i2 = model.encode_indices(x)
+    i1, i2 = model.encode_indices(x, penalties)
     return i1[0].cpu().numpy(), i2[0].cpu().numpy()
 
 
 class MgmCodec:
-    def __init__(self, model, tables, device, tile, entry=None):
+    def __init__(self, model, tables, device, tile, entry=None, rate_weight=0.0):
         self.entry, self.device, self.tile = entry, device, tile
         self.model = model.eval().to(device)
         self.tables = tables
@@ -211,11 +242,13 @@ class MgmCodec:
         if len(tables) != self.m1 + self.m2:
             raise FormatError("MGM tables do not match the model's codebooks")
         self.stride = 16
+        self.penalties = index_penalties(tables, model, rate_weight, device)
 
     @classmethod
     def load(cls, name, quality, device):
         entry, model, tables = load_installed(name, quality, build(name, quality))
-        return cls(model, tables, device, model_spec(name)["tile"], entry)
+        return cls(model, tables, device, model_spec(name)["tile"], entry,
+                   quality_spec(name, quality).get("rate_weight", 0.0))
 
     def _shapes(self, h, w):
         h2, w2 = -(-h // STRIDE), -(-w // STRIDE)
@@ -227,7 +260,7 @@ class MgmCodec:
         return fine, coarse
 
     def encode_tile(self, pixels):
-        i1, i2 = tile_indices(self.model, pixels, self.device)
+        i1, i2 = tile_indices(self.model, pixels, self.device, self.penalties)
         fine, coarse = self._ids(i1.shape, i2.shape)
         enc = Encoder()
         enc.encode_indexed(i2, self.tables, coarse)

@@ -48,10 +48,14 @@ MODELS = {
         "family": "mgm",
         "description": "MGM: Gaussian-mixture prior, multi-codebook VQ at 1/16 and 1/32, rate-trained, parallel decode",
         # m1/k1: codebooks/codewords of the fine level (1/16), m2/k2: the coarse level (1/32);
-        # the fixed-length bound is (m1*log2 k1)/256 + (m2*log2 k2)/1024 bpp
+        # the fixed-length bound is (m1*log2 k1)/256 + (m2*log2 k2)/1024 bpp; rate_weight: the
+        # encoder picks argmin T||v - c||^2 + rate_weight * code length in nats (mgm.index_penalties)
+        # instead of the nearest codeword (q3 keeps the nearest: the top of the range)
         "qualities": {
-            1: {"m1": 2, "k1": 256, "m2": 4, "k2": 256, "lmbda": 0.0035, "note": "bound 0.094 bpp"},
-            2: {"m1": 8, "k1": 256, "m2": 4, "k2": 256, "lmbda": 0.0067, "note": "bound 0.281 bpp"},
+            1: {"m1": 2, "k1": 256, "m2": 4, "k2": 256, "lmbda": 0.0035, "rate_weight": 0.5,
+                "note": "bound 0.094 bpp, RD choice"},
+            2: {"m1": 8, "k1": 256, "m2": 4, "k2": 256, "lmbda": 0.0067, "rate_weight": 0.25,
+                "note": "bound 0.281 bpp, RD choice"},
             3: {"m1": 16, "k1": 256, "m2": 8, "k2": 256, "lmbda": 0.0130, "note": "bound 0.563 bpp"},
         },
         "arch": {"N": 96, "C": 128},

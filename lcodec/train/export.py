@@ -149,13 +149,14 @@ def hyperprior_fp16(name, quality, run_dir):
 
 def mgm_fp16(name, quality, run_dir, data_dir):
     """MGM's last checkpoint rounded to fp16, and its static index tables fitted on the
-    training images through exactly the encoder's tiling and argmin path."""
+    training images through exactly the encoder's tiling and index choice (nearest codeword,
+    or rate-weighted where the quality sets a rate_weight)."""
     from ..models import mgm
     model = load_checkpoint(mgm.build(name, quality), run_dir)
     half = to_fp16(model)
     model.eval()
-    maps = [mgm.tile_indices(model, t) for t in training_tiles(name, data_dir)]
-    return half, mgm.fit_tables(maps, model)
+    weight = registry.quality_spec(name, quality).get("rate_weight", 0.0)
+    return half, mgm.fit_rate_weighted_tables(training_tiles(name, data_dir), model, weight)
 
 
 def clc_fp16(name, quality, run_dir):
