@@ -1,0 +1,48 @@
+"""MGM's rate-weighted index choice, swept: for each weight w, tables fitted on the training
+photos for that choice (as the export fits them), then the val photos coded through the real
+codec and container (bpp from the .lcf size, PSNR per photo, averaged). Nothing is installed.
+
+    python scripts/mgm_rate_weight.py -q 2 --weights 0,0.25,0.5 [--rounds 2] [--threads 1]
+
+--rounds 0 keeps the tables fitted on the nearest codewords (the tables a model had before the
+rate-weighted choice); the export uses 2."""
+import argparse
+
+import numpy as np
+import torch
+from PIL import Image
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("-q", "--quality", type=int, required=True)
+    ap.add_argument("--weights", default="0,0.25,0.5")
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--data", default="../shared/data/images/train")
+    ap.add_argument("--val", default="../shared/data/images/val")
+    ap.add_argument("--threads", type=int, default=1)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    from lcodec import api
+    from lcodec.bench.metrics import psnr
+    from lcodec.models import mgm
+    from lcodec.train.data import image_files
+    from lcodec.train.export import training_tiles
+    photos = [np.asarray(Image.open(p).convert("RGB")) for p in image_files(a.val)]
+    codec = api.get_codec("mgm", a.quality, "cpu")   # the installed weights; tables replaced below
+    tiles = list(training_tiles("mgm", a.data))
+    print(f"mgm q{a.quality}, {len(photos)} photos of {a.val}, tables from {a.data} ({a.rounds} refits)")
+    print("| w | bpp | PSNR dB |\n|---|---|---|")
+    for w in (float(v) for v in a.weights.split(",")):
+        codec.tables = mgm.fit_rate_weighted_tables(tiles, codec.model, w, rounds=a.rounds)
+        codec.penalties = mgm.index_penalties(codec.tables, codec.model, w)
+        rows = []
+        for x in photos:
+            blob = api.encode(x, model="mgm", quality=a.quality, device="cpu")
+            rows.append((len(blob) * 8 / (x.shape[0] * x.shape[1]), psnr(x, api.decode(blob, device="cpu"))))
+        bpp, db = np.mean(rows, axis=0)
+        print(f"| {w:g} | {bpp:.4f} | {db:.3f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
