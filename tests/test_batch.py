@@ -65,7 +65,7 @@ def test_ray_engine_writes_the_same_bytes_as_one_process(tmp_path, photo):
         y, x = (i * 37) % (photo.shape[0] - 48), (i * 53) % (photo.shape[1] - 64)
         Image.fromarray(photo[y:y + 40 + i % 9, x:x + 56]).save(src / f"d{i % 3}" / f"img{i}.png")
     (src / "broken.png").write_text("not an image")
-    quiet = dict(device="cpu", jobs=1, echo=lambda *_: None)
+    quiet = dict(device="cpu", echo=lambda *_: None)
     local = batch.run(src, tmp_path / "local", "encode", quality=1, jobs=1, **quiet)
     ray_out = tmp_path / "ray"
     s = batch.run(src, ray_out, "encode", quality=1, jobs=2, engine="ray", batch_size=4, **quiet)
