@@ -168,7 +168,7 @@ def main():
     lines += [f"\n--jobs 2 over --jobs 1: **{result['speedup_jobs2']}x** files/s (each worker one core, one torch "
               f"thread). Over one process running the networks on two cores through torch threads (--jobs 1 "
               f"--threads 2), --jobs 2 is **{result['speedup_jobs2_over_two_threads']}x**: two processes use two cores "
-              f"better than two threads do. The default jobs: one worker per core (here {os.cpu_count()} CPUs). "
+              f"{'better' if result['speedup_jobs2_over_two_threads'] > 1 else 'no better'} than two threads do. The default jobs: one worker per core (here {os.cpu_count()} CPUs). "
               f"The machine's own ceiling: two busy pure-Python processes do **{ceiling}x** the work of one (fastest "
               "of 5 runs each).\n",
               "## Interrupted and rerun\n",

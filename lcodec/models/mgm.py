@@ -10,7 +10,8 @@ The codewords are the means of the mixture; its weights are learned per codebook
 rate term of the loss is the code length of the chosen indices under them, so training trades
 bits for distortion instead of leaving the rate fixed by (m, k, stride) as the paper does.
 Training samples codes by straight-through Gumbel-softmax over logits -||v - c||^2 * T (T a
-learned temperature per codebook); inference takes the argmin. Codewords left unused are
+learned temperature per codebook); inference takes the argmin, or where the quality sets a
+rate_weight w, argmin T ||v - c||^2 + w * code length (index_penalties). Codewords left unused are
 re-seeded from the batch. Indices are coded under static integer tables (one per level and
 codebook) fitted on the training set at export: integers only, so any device decodes a file
 bit-exactly. Attention blocks are left out: on two CPU cores their cost buys less than width.
