@@ -153,24 +153,37 @@ def usable_cores():
 WORKER_MEMORY = 2 << 30   # what one worker may need at most (peak ~1 GiB with walloc-rgb, ~1.9 GiB with clc)
 
 
-def default_jobs(device, files):
-    """--jobs when not given: on the CPU, one single-threaded worker per usable core, since here
-    processes scale better than torch's threads (docs/batch/report.md), at most one per 2 GiB of
-    memory and one per file; on a GPU one process, which batches."""
+def memory_bytes():
+    """The memory this process may use: the machine's, or a container's (cgroup v2) limit when
+    lower; None where neither can be read (Windows)."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+    try:
+        limit = open("/sys/fs/cgroup/memory.max").read().strip()
+        return min(total, int(limit)) if limit.isdigit() else total
+    except OSError:
+        return total
+
+
+def default_jobs(device, chunks):
+    """--jobs when not given: on the CPU, one worker per usable core, since here processes scale
+    better than torch's threads (docs/batch/report.md), but at most one per 2 GiB of memory and
+    one per chunk of work (a file, or --batch-size files); on a GPU one process, which batches."""
     if device != "cpu":
         return 1
     jobs = usable_cores()
-    try:
-        jobs = min(jobs, max(1, os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // WORKER_MEMORY))
-    except (AttributeError, ValueError, OSError):   # no sysconf (Windows): cores only
-        pass
-    return max(1, min(jobs, files))
+    memory = memory_bytes()
+    if memory:
+        jobs = min(jobs, max(1, memory // WORKER_MEMORY))
+    return max(1, min(jobs, chunks))
 
 
 def worker_threads(jobs, explicit):
     """torch threads per worker: --jobs N given means N cores, one thread each (`make -j`'s
-    sense); the default jobs share out every core, so a folder of fewer files than cores still
-    uses them all."""
+    sense); the default jobs share out every core, so a folder of fewer files than cores (or a
+    machine with less memory than cores) still uses them all."""
     return 1 if explicit else max(1, usable_cores() // jobs)
 
 
@@ -196,8 +209,10 @@ def run(src, dst, mode, model=None, quality=None, device="cpu", jobs=None, force
         else:
             s.skipped += 1
     explicit = jobs is not None
-    jobs = max(1, jobs) if explicit else default_jobs(device, len(todo))
+    jobs = max(1, jobs) if explicit else default_jobs(device, -(-len(todo) // max(1, batch_size)))
     threads = threads or worker_threads(jobs, explicit)
+    if engine == "ray" and device == "cpu":
+        threads = 1   # ray_engine runs one thread per CPU worker
     opts = {"mode": mode, "model": model, "quality": quality, "device": device, "force": force,
             "threads": threads, "batch_size": batch_size}
     total = sum(a.stat().st_size for a, _ in todo)
@@ -212,9 +227,14 @@ def run(src, dst, mode, model=None, quality=None, device="cpu", jobs=None, force
             import multiprocessing as mp
             with mp.get_context("spawn").Pool(jobs, initializer=_init, initargs=(dict(opts),)) as pool:
                 _collect(itertools.chain.from_iterable(pool.imap_unordered(_many, chunks)), s, bar)
-        else:
+        else:   # in this process: its torch threads are the caller's again afterwards
+            import torch
+            before = torch.get_num_threads()
             _init(dict(opts))
-            _collect(itertools.chain.from_iterable(map(_many, chunks)), s, bar)
+            try:
+                _collect(itertools.chain.from_iterable(map(_many, chunks)), s, bar)
+            finally:
+                torch.set_num_threads(before)
     bar.close()
     s.seconds = time.time() - t
     s.workers = f"{jobs} worker{'s' * (jobs > 1)} x {threads} thread{'s' * (threads > 1)}"

@@ -99,20 +99,26 @@ def test_batched_encoding_gives_the_bytes_of_one_at_a_time(tmp_path, photo):
         assert (many / p.name).read_bytes() == p.read_bytes(), p.name
 
 
-def test_threads_option_reaches_the_workers_and_single_files(tmp_path, photo):
+def test_threads_option_reaches_the_workers_and_single_files(tmp_path, photo, monkeypatch):
     import torch
     from click.testing import CliRunner
     from lcodec.cli.main import cli
     from .conftest import torch_threads
     Image.fromarray(photo[:64, :64]).save(tmp_path / "a.png")
-    lines = []
+    seen, lines, many = [], [], batch._many
+
+    def spy(chunk):                                  # jobs 1 works in-process: what its worker runs with
+        seen.append(torch.get_num_threads())
+        return many(chunk)
+    monkeypatch.setattr(batch, "_many", spy)
     with torch_threads(1):
         batch.run(tmp_path, tmp_path / "out", "encode", quality=1, device="cpu", jobs=1, threads=2, echo=lines.append)
-        assert torch.get_num_threads() == 2          # jobs 1 works in-process: its worker set-up ran here
-    assert "1 worker x 2 threads" in lines[0]
+        assert torch.get_num_threads() == 1          # and the caller's threads come back
     with torch_threads(2):                           # --jobs N given: N cores, one thread each
         batch.run(tmp_path, tmp_path / "again", "encode", quality=1, device="cpu", jobs=1, echo=lambda *_: None)
-        assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    assert seen == [2, 1] and "1 worker x 2 threads" in lines[0]
+    monkeypatch.undo()
     with torch_threads(2):
         r = CliRunner().invoke(cli, ["encode", str(tmp_path / "a.png"), "-o", str(tmp_path / "b.lcf"), "-q", "1",
                                      "--threads", "1", "--device", "cpu"])
@@ -121,11 +127,13 @@ def test_threads_option_reaches_the_workers_and_single_files(tmp_path, photo):
 
 def test_default_jobs_use_every_core_within_memory_and_files(monkeypatch):
     monkeypatch.setattr(batch, "usable_cores", lambda: 8)
-    monkeypatch.setattr(batch, "WORKER_MEMORY", 1)
+    monkeypatch.setattr(batch, "memory_bytes", lambda: 100 << 30)
     assert batch.default_jobs("cpu", 100) == 8
-    assert batch.default_jobs("cpu", 3) == 3             # no idle workers for a small folder...
+    assert batch.default_jobs("cpu", 3) == 3             # no idle workers for a few files or chunks...
     assert batch.worker_threads(3, explicit=False) == 2  # ...whose workers share out the cores instead
     assert batch.worker_threads(3, explicit=True) == 1   # --jobs 3 given: three cores
     assert batch.default_jobs("cuda", 100) == 1          # one process feeds the GPU
-    monkeypatch.setattr(batch, "WORKER_MEMORY", 1 << 60)
+    monkeypatch.setattr(batch, "memory_bytes", lambda: 3 << 30)
     assert batch.default_jobs("cpu", 100) == 1           # memory for one worker only
+    monkeypatch.setattr(batch, "memory_bytes", lambda: None)
+    assert batch.default_jobs("cpu", 100) == 8           # memory unknown (Windows): the cores decide

@@ -13,7 +13,7 @@ def test_latent_dataset_from_encoded_folders(tmp_path, photo, monkeypatch):
         (tmp_path / "img" / cls).mkdir(parents=True)
         for k in range(2):
             Image.fromarray(photo[y0 + k * 40:y0 + k * 40 + 96, 100:228]).save(tmp_path / "img" / cls / f"{k}.png")
-    s = lcodec.learn.encode_folder(tmp_path / "img", tmp_path / "enc", quality=1)
+    s = lcodec.learn.encode_folder(tmp_path / "img", tmp_path / "enc", quality=1, jobs=1)
     assert s.files == 4
     codec = api.get_codec("walloc-rgb", 1, "cpu")
     monkeypatch.setattr(codec.model, "synthesis", lambda *a: pytest.fail("synthesis ran"))
@@ -34,7 +34,7 @@ def test_audio_latents_without_synthesis(tmp_path, monkeypatch):
     (tmp_path / "wav" / "noise").mkdir(parents=True)
     sf.write(str(tmp_path / "wav" / "noise" / "st.wav"), rng.standard_normal((9000, 2)) * 0.1, 44100)
     sf.write(str(tmp_path / "wav" / "noise" / "mono.flac"), rng.standard_normal((9000,)) * 0.1, 44100)
-    assert lcodec.learn.encode_folder(tmp_path / "wav", tmp_path / "enc", quality=1).files == 2
+    assert lcodec.learn.encode_folder(tmp_path / "wav", tmp_path / "enc", quality=1, jobs=1).files == 2
     codec = api.get_codec("walloc-stereo", 1, "cpu")
     monkeypatch.setattr(codec.model, "synthesis", lambda *a: pytest.fail("synthesis ran"))
     c = codec.model.latent

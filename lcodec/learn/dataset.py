@@ -78,8 +78,9 @@ def collate(batch):
     return torch.stack(zs), torch.tensor(ys)
 
 
-def encode_folder(src, dst, model=None, quality=None, device="cpu", jobs=1):
+def encode_folder(src, dst, model=None, quality=None, device="cpu", jobs=None):
     """Encode a folder tree of images and/or audio into a mirrored tree of .lcf files
-    (resumable; without a model, each file's modality picks walloc-rgb or walloc-stereo)."""
+    (resumable; without a model, each file's modality picks walloc-rgb or walloc-stereo;
+    jobs: as `lcodec encode --jobs`, by default one worker per core)."""
     from ..batch import run
     return run(src, dst, "encode", model=model, quality=quality, device=device, jobs=jobs)
