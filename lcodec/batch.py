@@ -212,7 +212,7 @@ def run(src, dst, mode, model=None, quality=None, device="cpu", jobs=None, force
     jobs = max(1, jobs) if explicit else default_jobs(device, -(-len(todo) // max(1, batch_size)))
     threads = threads or worker_threads(jobs, explicit)
     if engine == "ray" and device == "cpu":
-        threads = 1   # ray_engine runs one thread per CPU worker
+        threads = 1   # Ray gives each CPU worker one CPU (ray_engine: num_cpus=1)
     opts = {"mode": mode, "model": model, "quality": quality, "device": device, "force": force,
             "threads": threads, "batch_size": batch_size}
     total = sum(a.stat().st_size for a, _ in todo)

@@ -71,7 +71,6 @@ def run(todo, opts, jobs):
         workers = max(1, jobs)
         ds = ray.data.from_items([{"src": str(a), "dst": str(b)} for a, b in todo],
                                  override_num_blocks=min(len(todo), 4 * workers))
-        opts = dict(opts, threads=1 if not use_gpu else opts.get("threads", 1))
         results = ds.map_batches(Coder, fn_constructor_kwargs={"opts": opts}, batch_size=max(BATCH, opts["batch_size"]),
                                  concurrency=workers, num_cpus=1, num_gpus=1 if use_gpu else 0,
                                  batch_format="numpy")

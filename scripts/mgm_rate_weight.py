@@ -8,9 +8,7 @@ codec and container (bpp from the .lcf size, PSNR per photo, averaged). Nothing 
 rate-weighted choice); the export uses 2."""
 import argparse
 
-import numpy as np
 import torch
-from PIL import Image
 
 
 def main():
@@ -24,25 +22,17 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     from lcodec import api
-    from lcodec.bench.metrics import psnr
     from lcodec.models import mgm
-    from lcodec.train.data import image_files
-    from lcodec.train.export import training_tiles
-    photos = [np.asarray(Image.open(p).convert("RGB")) for p in image_files(a.val)]
-    codec = api.get_codec("mgm", a.quality, "cpu")   # the installed weights; tables replaced below
+    from lcodec.train.export import evaluate, training_tiles
+    codec = api.get_codec("mgm", a.quality, "cpu")   # the installed weights; evaluate codes through it
     tiles = list(training_tiles("mgm", a.data))
-    print(f"mgm q{a.quality}, {len(photos)} photos of {a.val}, tables from {a.data} ({a.rounds} refits)")
+    print(f"mgm q{a.quality}, the photos of {a.val}, tables from {a.data} ({a.rounds} refits)")
     print("| w | bpp | PSNR dB |\n|---|---|---|")
     for w in (float(v) for v in a.weights.split(",")):
         codec.tables = mgm.fit_rate_weighted_tables(tiles, codec.model, w, rounds=a.rounds)
         codec.penalties = mgm.index_penalties(codec.tables, codec.model, w)
-        rows = []
-        for x in photos:
-            blob = api.encode(x, model="mgm", quality=a.quality, device="cpu")
-            rows.append((len(blob) * 8 / (x.shape[0] * x.shape[1]), psnr(x, api.decode(blob, device="cpu"))))
-        bpp, db = np.mean(rows, axis=0)
-        print(f"| {w:g} | {bpp:.4f} | {db:.3f} |", flush=True)
-
+        val = evaluate("mgm", a.quality, a.val)
+        print(f"| {w:g} | {val['bpp']:.4f} | {val['psnr']:.3f} |", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -202,8 +202,9 @@ def fit_tables(index_maps, model):
 def index_penalties(tables, model, weight, device="cpu"):
     """What the rate-weighted index choice adds to each codeword's T ||v - c||^2: weight times
     its code length in nats under the frozen tables (weight 1: the mixture component of highest
-    posterior, the tables taken as the mixture weights; 0: the nearest). (fine m1 x k1, coarse m2 x k2) float32
-    tensors, or (None, None) for weight 0. The decoder never needs them: any choice decodes."""
+    posterior, the tables taken as the mixture weights; 0: the nearest). (fine m1 x k1, coarse
+    m2 x k2) float32 tensors, or (None, None) for weight 0. The decoder never needs them: any
+    choice decodes."""
     if not weight:
         return None, None
 
