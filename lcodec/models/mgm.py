@@ -166,7 +166,11 @@ class MGM(nn.Module):
     def encode_indices(self, x, penalties=(None, None)):
         """The inference path: (fine indices B x m1 x H/16 x W/16, coarse B x m2 x H/32 x W/32);
         penalties: (fine, coarse) from index_penalties, or None for the nearest codewords."""
-        f1, f2 = self.features(x)
+        return self.quantize(*self.features(x), penalties)
+
+    @torch.no_grad()
+    def quantize(self, f1, f2, penalties=(None, None)):
+        """The index choice on analysis features (f1, f2) = features(x)."""
         i2 = self.coarse.indices(f2, penalties[1])
         i1 = self.fine.indices(f1 - self.up2(self.coarse.lookup(i2)), penalties[0])
         return i1, i2
@@ -216,23 +220,34 @@ def index_penalties(tables, model, weight, device="cpu"):
 
 def fit_rate_weighted_tables(tiles, model, weight, rounds=2):
     """Tables for the rate-weighted choice, which depends on the tables it is coded with: fitted
-    first on the nearest codewords, then refitted on the choice the previous tables make."""
-    tiles = list(tiles)   # read once per round
-    tables = fit_tables([tile_indices(model, t) for t in tiles], model)
+    first on the nearest codewords, then refitted on the choice the previous tables make. The
+    analysis runs once per tile; only the index choice is redone each round."""
+    with torch.no_grad():
+        features = [model.features(tile_tensor(t)) for t in tiles]
+
+    def index_maps(penalties):
+        return [_numpy(model.quantize(f1, f2, penalties)) for f1, f2 in features]
+    tables = fit_tables(index_maps((None, None)), model)
     for _ in range(rounds if weight else 0):
-        pen = index_penalties(tables, model, weight)
-        tables = fit_tables([tile_indices(model, t, penalties=pen) for t in tiles], model)
+        tables = fit_tables(index_maps(index_penalties(tables, model, weight)), model)
     return tables
 
 
-def tile_indices(model, pixels, device="cpu", penalties=(None, None)):
-    """H x W x 3 uint8 tile -> (fine m1 x h x w, coarse m2 x h' x w') numpy indices, the tile
-    edge-padded to a multiple of 32."""
+def tile_tensor(pixels, device="cpu"):
+    """H x W x 3 uint8 tile -> 1 x 3 x H' x W' float in [0, 1], edge-padded to a multiple of 32."""
     h, w, _ = pixels.shape
     padded = np.pad(pixels, ((0, -h % STRIDE), (0, -w % STRIDE), (0, 0)), mode="edge")
-    x = torch.from_numpy(padded).permute(2, 0, 1)[None].to(device).float() / 255.0
-    i1, i2 = model.encode_indices(x, penalties)
+    return torch.from_numpy(padded).permute(2, 0, 1)[None].to(device).float() / 255.0
+
+
+def _numpy(indices):
+    i1, i2 = indices
     return i1[0].cpu().numpy(), i2[0].cpu().numpy()
+
+
+def tile_indices(model, pixels, device="cpu", penalties=(None, None)):
+    """H x W x 3 uint8 tile -> (fine m1 x h x w, coarse m2 x h' x w') numpy indices."""
+    return _numpy(model.encode_indices(tile_tensor(pixels, device), penalties))
 
 
 class MgmCodec:
