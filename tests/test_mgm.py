@@ -52,6 +52,27 @@ def test_training_codes_are_one_hot_forward_and_carry_gradients():
     assert x.grad.abs().sum() > 0 and q.codebooks.grad.abs().sum() > 0 and q.prior_logits.grad.abs().sum() > 0
 
 
+def test_training_with_the_prior_samples_the_encoders_rate_weighted_choice():
+    torch.manual_seed(5)
+    q = mgm.Quantizer(channels=4, m=2, k=8)
+    x = torch.randn(2, 4, 3, 3)
+    with torch.no_grad():
+        q.prior_logits.copy_(torch.randn(2, 8) * 3)
+        q.log_temp.fill_(2.0)
+        pen = q.prior_penalty(0.7)
+        assert torch.allclose(pen, -0.7 * torch.log_softmax(q.prior_logits, -1))
+        chosen = q.indices(x, pen)
+        assert not torch.equal(chosen, q.indices(x))          # the prior moves some choices
+        q.log_temp.add_(20.0)
+        pen = q.prior_penalty(0.7 * torch.e ** 20)             # the same ratio at a sharp temperature:
+        _, _, hard = q(x, prior_weight=0.7 * torch.e ** 20)    # the Gumbel sample is the choice
+        assert torch.equal(hard.argmax(-1).permute(0, 3, 1, 2), chosen)
+    _, bits, _ = q(x, prior_weight=1.0)
+    bits.backward()
+    assert q.prior_logits.grad.abs().sum() > 0                 # still fitted by the rate term
+    assert q.prior_penalty(0) is None
+
+
 def test_dead_codewords_are_reseeded_from_the_batch():
     torch.manual_seed(3)
     q = mgm.Quantizer(channels=4, m=2, k=8)
@@ -121,6 +142,9 @@ def test_train_a_few_steps_then_export(tmp_path, photo):
     rec, state = mgm_train.run("mgm", 1, tmp_path, tmp_path, minutes=0.05, resume=False, device="cpu",
                                run_dir=tmp_path / "run", batch=2, crop=64, val_every=10**6)
     assert state.step > 0 and np.isfinite(rec["val_psnr"]) and 0 < rec["fine_used"] <= 1
+    rec, state = mgm_train.run("mgm", 1, tmp_path, tmp_path, minutes=0.05, resume=True, device="cpu",
+                               run_dir=tmp_path / "run", batch=2, crop=64, val_every=10**6, prior_weight=0.5)
+    assert np.isfinite(rec["val_psnr"]) and np.isfinite(rec["val_bpp_est"])
     half, tables = export.mgm_fp16("mgm", 1, tmp_path / "run", tmp_path)
     assert len(tables) == 2 + 4 and sum(v.numel() * 2 for v in half.values()) < 16 * 2 ** 20
 

@@ -32,13 +32,15 @@ import click
 @click.option("--fixed-crop", is_flag=True, help="WaLLoC: keep the first crop size to the end (no larger late crops).")
 @click.option("--fixed-step", is_flag=True, help="Rate-aware WaLLoC: do not learn the quantization step.")
 @click.option("--constant-lr", is_flag=True, help="WaLLoC: the peak learning rate throughout (no warm-up, no cosine).")
+@click.option("--prior-weight", type=float, default=0.0, show_default=True,
+              help="mgm: sample training codes from the mixture posterior, log(mixture weight) x this added to the logits.")
 @click.option("--stage", type=click.Choice(["autoencoder", "codebook", "restorer"]), default=None,
               help="vqgan: what to train [default: codebook when --init-from has a larger codebook, else autoencoder].")
 @click.option("--export", "export_version", type=int, default=None,
               help="After training, export fp16 weights + frozen tables as this model version.")
 def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_dir, batch, crop, lr,
               no_pca, init_shipped, init_from, threads, lmbda, step_scale, freeze_encoder, teacher, fixed_crop,
-              fixed_step, constant_lr, stage, export_version):
+              fixed_step, constant_lr, prior_weight, stage, export_version):
     """Train MODEL at quality -q on a folder of data, for --minutes of wall time."""
     import sys
     import torch
@@ -62,6 +64,10 @@ def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_di
                          "--constant-lr are WaLLoC options")
     else:
         extra = {}
+    if spec["family"] == "mgm":
+        extra["prior_weight"] = prior_weight
+    elif prior_weight:
+        raise InputError("--prior-weight is an mgm option")
     if spec["family"] == "vqgan":
         extra["stage"] = stage
     elif stage:

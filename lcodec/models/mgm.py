@@ -92,12 +92,23 @@ class Quantizer(nn.Module):
     def neg_log2_prior(self):
         return -torch.log_softmax(self.prior_logits, dim=-1) / math.log(2.0)
 
-    def forward(self, x):
+    def prior_penalty(self, weight):
+        """index_penalties' m x k penalty with the learned mixture weights in place of the frozen
+        tables (training and its validation), or None for weight 0."""
+        return -weight * torch.log_softmax(self.prior_logits.detach(), dim=-1) if weight else None
+
+    def forward(self, x, prior_weight=0.0):
         """Training: straight-through Gumbel-softmax codes. Returns (code vectors, bits, one-hot
-        argmin codes) with bits the code length of the sampled indices under the prior; the
-        argmin codes (what inference would pick) are what codebook usage is tracked on."""
+        argmax codes) with bits the code length of the sampled indices under the prior; the
+        argmax codes (what inference would pick) are what codebook usage is tracked on.
+        prior_weight w adds w log(mixture weight) to the logits: codes are then sampled from the
+        mixture posterior (w = 1) that the encoder's rate-weighted choice maximises, so the
+        decoder trains on the indices it will be sent. The weights enter detached: they stay a
+        rate model, fitted by the bits term alone."""
         v = self.split(x)
         logits = -self.distances(v) * self.log_temp.exp()[:, None]
+        if prior_weight:
+            logits = logits - self.prior_penalty(prior_weight)
         g = -torch.log(torch.empty_like(logits).exponential_().clamp_min(1e-12))  # Gumbel(0, 1)
         soft = torch.softmax(logits + g, dim=-1)
         hard = torch.nn.functional.one_hot(soft.argmax(-1), self.k).to(soft.dtype)
@@ -153,13 +164,13 @@ class MGM(nn.Module):
         f1 = self.down1(self.g_a(x))
         return f1, self.down2(f1)
 
-    def forward(self, x):
-        """Training pass: (x_hat, bits, {level: (quantizer input, code vectors, argmin one-hots)})."""
+    def forward(self, x, prior_weight=0.0):
+        """Training pass: (x_hat, bits, {level: (quantizer input, code vectors, argmax one-hots)})."""
         f1, f2 = self.features(x)
-        q2, b2, h2 = self.coarse(f2)
+        q2, b2, h2 = self.coarse(f2, prior_weight)
         p1 = self.up2(q2)
         r1 = f1 - p1
-        q1, b1, h1 = self.fine(r1)
+        q1, b1, h1 = self.fine(r1, prior_weight)
         return self.g_s(self.up1(p1 + q1)), b1 + b2, {"fine": (r1, q1, h1), "coarse": (f2, q2, h2)}
 
     @torch.no_grad()

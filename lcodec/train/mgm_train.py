@@ -20,9 +20,11 @@ DECAY = 0.98      # usage EMA: a codeword unused for ~200 steps falls below the 
 
 
 def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batch=8, crop=None,
-        lr=3e-4, seed=0, val_every=500, init_from=None, lmbda=None):
+        lr=3e-4, seed=0, val_every=500, init_from=None, lmbda=None, prior_weight=0.0):
     """Train one MGM quality level. init_from: weights of this level, or of a sibling level
-    (the transforms carry over; codebooks of another shape start afresh from real latents)."""
+    (the transforms carry over; codebooks of another shape start afresh from real latents).
+    prior_weight: codes sampled from the mixture posterior with the weights to this power
+    (Quantizer.forward); validation then takes the same rate-weighted choice."""
     torch.manual_seed(seed)
     lmbda = quality_spec(name, quality)["lmbda"] if lmbda is None else lmbda
     crop = crop or 128
@@ -52,7 +54,7 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
         late = time.time() - t0 >= 0.6 * minutes * 60
         c, b = (late_crop, max(1, batch // 4)) if late else (crop, batch)
         x = sampler.batch(b, c).to(device) + 0.5          # the sampler gives [-0.5, 0.5]
-        x_hat, bits, levels = model(x)
+        x_hat, bits, levels = model(x, prior_weight)
         mse = torch.mean((x_hat - x) ** 2)
         bpp = bits / (b * c * c)
         commit = sum(torch.mean((v - q.detach()) ** 2) for v, q, _ in levels.values())
@@ -79,7 +81,8 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
         psnrs, bpps, used = [], [], {"fine": set(), "coarse": set()}
         for v in val:
             v = v[..., :v.shape[-2] // 32 * 32, :v.shape[-1] // 32 * 32].to(device) + 0.5
-            i1, i2 = model.encode_indices(v)
+            i1, i2 = model.encode_indices(v, (model.fine.prior_penalty(prior_weight),
+                                              model.coarse.prior_penalty(prior_weight)))
             x_hat = torch.round(model.decode_indices(i1, i2).clamp(0, 1) * 255) / 255
             psnrs.append(10 * math.log10(1.0 / max(torch.mean((x_hat - v) ** 2).item(), 1e-12)))
             bits = 0.0
