@@ -48,6 +48,19 @@ def test_device_script_trains_exports_and_checks_on_cpu(tmp_path, photo):
     assert check["cuda"] == torch.cuda.is_available()
 
 
+def test_device_script_trains_mgm_on_the_choice_its_encoder_makes(tmp_path, photo):
+    import json as _json
+    from lcodec.train import device
+    root = tmp_path / "data"
+    for part in ("train", "val"):
+        (root / "images" / part).mkdir(parents=True)
+        Image.fromarray(photo[:128, :160]).save(root / "images" / part / "a.png")
+    torch.set_num_threads(1)
+    recs = device.train_on_device(["mgm:1:0.02"], str(root), str(tmp_path), batch=2, crop=64)
+    stage = _json.loads((tmp_path / "records.json").read_text())[next(iter(recs))]["stages"][0]
+    assert stage["prior_weight"] == 0.5 and stage["steps"] > 0   # q1's rate_weight
+
+
 def test_device_plans_chain_the_stages_of_one_model():
     """vqgan's restorer and codebook plans start from the checkpoint trained earlier in the same
     device call; a plain plan, or a stage with nothing before it, from the shipped weights."""

@@ -6,7 +6,8 @@ On the device (scripts/device_run.sh wraps this with the carried wheels and data
         --data-root .data --out $OUT
 
 fine-tunes each MODEL:QUALITY:MINUTES from its shipped weights (or trains it from scratch if
-none ship; any trainable family: walloc-*, mgm, vqgan, the hyperpriors and clc), writes
+none ship; any trainable family: walloc-*, mgm, vqgan, the hyperpriors and clc; an mgm level
+trains on the index choice its encoder makes, `--prior-weight` its rate_weight), writes
 fp16 weights + frozen tables + one records.json to $OUT (2 files per model, < 16 MiB each), and
 checks that files encoded on the GPU decode to the same symbols on the CPU and the GPU, and
 whether they are byte-identical to CPU-encoded ones (device_check.json). Back here:
@@ -92,9 +93,12 @@ def train_one(plan, call):
     run_dir = os.path.join("/tmp/lcodec-runs", f"{name}-q{quality}" + (f"-{stage}" if stage else ""))
     lr = STAGE_LR[stage] if init else None
     t = time.time()
+    extra = {"stage": stage} if stage else {}
+    if registry.model_spec(name)["family"] == "mgm":   # train on the index choice its encoder makes
+        extra["prior_weight"] = registry.quality_spec(name, quality).get("rate_weight", 0.0)
     rec, state = trainer(name).run(name, quality, data_dir, val_dir, minutes, False, dev, run_dir,
                                    batch=batch, crop=crop_q, init_from=init, val_every=10 ** 9,
-                                   **({"lr": lr} if lr else {}), **({"stage": stage} if stage else {}))
+                                   **({"lr": lr} if lr else {}), **extra)
     version = (entry["version"] if entry else 0) + 1
     stem = f"{name}-q{quality}-v{version}"
     started_from = shipped_as.get(init, os.path.basename(init) if init else None)
@@ -103,7 +107,8 @@ def train_one(plan, call):
     half, tables, dictionary = export.shipped_state(name, quality, run_dir, data_dir)
     export.save_files(half, tables, out, stem, dictionary)   # a later stage of the same level replaces them
     step = {"plan": plan, "steps": state.step, "peak_lr": lr, "wall_minutes": round((time.time() - t) / 60, 1),
-            "started_from": started_from, "device_val": rec}
+            "started_from": started_from, "device_val": rec, **({"prior_weight": extra["prior_weight"]}
+                                                                   if "prior_weight" in extra else {})}
     earlier = records.get(stem, {}).get("stages", [])
     records[stem] = {"model": name, "quality": quality, "version": version,
                      "steps": sum(s["steps"] for s in earlier) + state.step,
