@@ -79,10 +79,10 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
             return {}
         model.eval()
         psnrs, bpps, used = [], [], {"fine": set(), "coarse": set()}
+        penalties = (model.fine.prior_penalty(prior_weight), model.coarse.prior_penalty(prior_weight))
         for v in val:
             v = v[..., :v.shape[-2] // 32 * 32, :v.shape[-1] // 32 * 32].to(device) + 0.5
-            i1, i2 = model.encode_indices(v, (model.fine.prior_penalty(prior_weight),
-                                              model.coarse.prior_penalty(prior_weight)))
+            i1, i2 = model.encode_indices(v, penalties)
             x_hat = torch.round(model.decode_indices(i1, i2).clamp(0, 1) * 255) / 255
             psnrs.append(10 * math.log10(1.0 / max(torch.mean((x_hat - v) ** 2).item(), 1e-12)))
             bits = 0.0
