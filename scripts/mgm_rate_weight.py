@@ -27,12 +27,10 @@ def main():
     torch.set_num_threads(a.threads)
     from lcodec import api
     from lcodec.models import mgm
-    from lcodec.models.state import to_fp16
-    from lcodec.train.export import evaluate, load_checkpoint, training_tiles
+    from lcodec.train.export import evaluate, fp16_model, training_tiles
     codec = api.get_codec("mgm", a.quality, "cpu")   # the installed weights; evaluate codes through it
     if a.run:
-        run_model = load_checkpoint(mgm.build("mgm", a.quality), a.run)
-        to_fp16(run_model)
+        run_model, _ = fp16_model("mgm", a.quality, a.run)
         codec.model.load_state_dict(run_model.state_dict())
     tiles = list(training_tiles("mgm", a.data))
     print(f"mgm q{a.quality} ({a.run or 'installed'}), the photos of {a.val}, tables from {a.data} ({a.rounds} refits)")

@@ -19,7 +19,6 @@ from ..models.state import to_fp16
 from ..models.walloc_image import tile_symbols
 from . import data
 from .ledger import LEDGER, records
-from .walloc_train import build
 
 
 def load_checkpoint(model, run_dir):
@@ -29,9 +28,28 @@ def load_checkpoint(model, run_dir):
     return model
 
 
+def build_model(name, quality):
+    """An untrained model of (name, quality), built by its family's module."""
+    family = registry.model_spec(name)["family"]
+    if family == "walloc":
+        from .walloc_train import build
+    elif family == "hyperprior":
+        from ..models.hyperprior import build
+    elif family == "clc":
+        from ..models.clc import build
+    elif family == "mgm":
+        from ..models.mgm import build
+    elif family == "vqgan":
+        from ..models.vqgan import build
+    else:
+        raise ValueError(f"{name}: no trainable family {family!r}")
+    return build(name, quality)
+
+
 def fp16_model(name, quality, run_dir):
-    """The run's last checkpoint rounded to fp16 (what ships), as a float32 model + the fp16 state."""
-    model = load_checkpoint(build(name, quality), run_dir)
+    """The run's last checkpoint rounded to fp16 (what ships), as a float32 model in eval mode
+    holding exactly those values + the fp16 state."""
+    model = load_checkpoint(build_model(name, quality), run_dir)
     half = to_fp16(model)
     return model.eval(), half
 
@@ -142,9 +160,8 @@ def install(name, quality, version, weights_path, tables_path, record, val_dir, 
 def hyperprior_fp16(name, quality, run_dir):
     """The hyperprior peer's last checkpoint rounded to fp16, and its frozen z tables."""
     from ..models import hyperprior
-    model = load_checkpoint(hyperprior.build(name, quality), run_dir)
-    half = to_fp16(model)
-    return half, hyperprior.fit_z_tables(model.eval())
+    model, half = fp16_model(name, quality, run_dir)
+    return half, hyperprior.fit_z_tables(model)
 
 
 def mgm_fp16(name, quality, run_dir, data_dir):
@@ -152,9 +169,7 @@ def mgm_fp16(name, quality, run_dir, data_dir):
     training images through exactly the encoder's tiling and index choice (nearest codeword,
     or rate-weighted where the quality sets a rate_weight)."""
     from ..models import mgm
-    model = load_checkpoint(mgm.build(name, quality), run_dir)
-    half = to_fp16(model)
-    model.eval()
+    model, half = fp16_model(name, quality, run_dir)
     weight = registry.quality_spec(name, quality).get("rate_weight", 0.0)
     return half, mgm.fit_rate_weighted_tables(training_tiles(name, data_dir), model, weight)
 
@@ -163,8 +178,7 @@ def clc_fp16(name, quality, run_dir):
     """CLC's last checkpoint rounded to fp16, its frozen z tables, and its dictionary (bytes)
     with the reference latents of exactly those fp16 weights."""
     from ..models import clc, hyperprior
-    model = load_checkpoint(clc.build(name, quality), run_dir).eval()
-    half = to_fp16(model)
+    model, half = fp16_model(name, quality, run_dir)
     built = torch.load(os.path.join(run_dir, "dictionary.pt"), map_location="cpu", weights_only=True)
     latents = clc.reference_latents(model, built["crops"])
     return half, hyperprior.fit_z_tables(model), clc.dictionary_bytes(dict(built, latents=latents))
@@ -172,9 +186,8 @@ def clc_fp16(name, quality, run_dir):
 
 def vqgan_fp16(name, quality, run_dir, data_dir):
     """VQGAN's last checkpoint rounded to fp16, and its static context tables."""
-    from ..models import vqgan
-    model = load_checkpoint(vqgan.build(name, quality), run_dir)
-    return to_fp16(model), vqgan_tables(model, name, data_dir)
+    model, half = fp16_model(name, quality, run_dir)
+    return half, vqgan_tables(model, name, data_dir)
 
 
 def vqgan_tables(model, name, data_dir):
