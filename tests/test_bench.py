@@ -97,3 +97,23 @@ def test_audio_bench_writes_a_consistent_report(tmp_path, monkeypatch):
     y = x[:20000]
     assert audio_metrics.mel_distance(y, y, rate) == 0.0
     assert audio_metrics.si_sdr(y, 0.5 * y) > 100 and abs(audio_metrics.snr(y, 0.5 * y) - 6.02) < 0.01
+
+
+def test_readme_bench_table_keeps_models_and_chosen_anchors(tmp_path):
+    import importlib.util
+    from pathlib import Path
+    script = Path(__file__).resolve().parents[1] / "scripts" / "readme_bench_table.py"
+    spec = importlib.util.spec_from_file_location("readme_bench_table", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    (tmp_path / "summary.md").write_text(
+        "# title\n\n| codec | q | bpp | PSNR dB | MS-SSIM | header B | enc MP/s | dec MP/s |\n|---|---|---|---|---|---|---|---|\n"
+        "| mgm | 2 | 0.1594 | 31.16 | 0.9227 | 152 | 1.07 | 1.46 |\n"
+        "| walloc-rgb+webp-mosaic | 1 | 0.1860 | 31.84 | 0.9411 | 0 | n/a | n/a |\n"
+        "| mbt2018-mean | 1 | 0.1030 | 28.70 | 0.8880 | 161 | 0.65 | 0.51 |\n"
+        "| jpeg | 5 | 0.0854 | 25.26 | 0.7812 | 0 | 136.93 | 124.80 |\n"
+        "| jpeg | 10 | 0.1573 | 28.67 | 0.8757 | 0 | 101.84 | 97.83 |\n\n| codec | other table |\n")
+    rows = module.readme_rows(module.summary_rows(tmp_path / "summary.md"))
+    assert rows == ["| mgm | 2 | 0.159 | 31.16 | 0.923 | 1.07 | 1.46 |",
+                    "| mbt2018-mean (peer) | 1 | 0.103 | 28.70 | 0.888 | 0.65 | 0.51 |",
+                    "| jpeg | 5 | 0.085 | 25.26 | 0.781 | 137 | 125 |"]
