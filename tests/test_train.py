@@ -29,7 +29,6 @@ def test_train_a_few_steps_then_resume(tmp_path, photo, quality):
 
 def test_device_script_trains_exports_and_checks_on_cpu(tmp_path, photo):
     """The GPU script's whole path, on the CPU for a few seconds: weights, tables, records."""
-    import json as _json
     from lcodec.train import device
     root = tmp_path / "data"
     for part in ("train", "val"):
@@ -43,13 +42,12 @@ def test_device_script_trains_exports_and_checks_on_cpu(tmp_path, photo):
     assert len(recs) == 1
     stem = next(iter(recs))
     assert (out / f"{stem}.pt").stat().st_size < 16 * 2**20 and (out / f"{stem}.tables.npz").exists()
-    assert _json.loads((out / "records.json").read_text())[stem]["version"] >= 2
+    assert json.loads((out / "records.json").read_text())[stem]["version"] >= 2
     check = device.check_identity(str(root), str(out))
     assert check["cuda"] == torch.cuda.is_available()
 
 
 def test_device_script_trains_mgm_on_the_choice_its_encoder_makes(tmp_path, photo):
-    import json as _json
     from lcodec.train import device
     root = tmp_path / "data"
     for part in ("train", "val"):
@@ -57,7 +55,7 @@ def test_device_script_trains_mgm_on_the_choice_its_encoder_makes(tmp_path, phot
         Image.fromarray(photo[:128, :160]).save(root / "images" / part / "a.png")
     torch.set_num_threads(1)
     recs = device.train_on_device(["mgm:1:0.02"], str(root), str(tmp_path), batch=2, crop=64)
-    stage = _json.loads((tmp_path / "records.json").read_text())[next(iter(recs))]["stages"][0]
+    stage = json.loads((tmp_path / "records.json").read_text())[next(iter(recs))]["stages"][0]
     assert stage["prior_weight"] == 0.5 and stage["steps"] > 0   # q1's rate_weight
 
 

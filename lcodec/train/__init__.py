@@ -2,8 +2,9 @@
 
 
 def trainer(name):
-    """The training module of a model's family: each has run(name, quality, data_dir, val_dir,
-    minutes, resume, device, run_dir, batch=, crop=, lr=, init_from=, lmbda=, ...)."""
+    """The training module of a model's family: each has build(name, quality), the untrained
+    model, and run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batch=,
+    crop=, lr=, init_from=, lmbda=, ...)."""
     from ..models.registry import model_spec
     family = model_spec(name)["family"]
     if family == "walloc":

@@ -93,12 +93,13 @@ def train_one(plan, call):
     run_dir = os.path.join("/tmp/lcodec-runs", f"{name}-q{quality}" + (f"-{stage}" if stage else ""))
     lr = STAGE_LR[stage] if init else None
     t = time.time()
-    extra = {"stage": stage} if stage else {}
-    if registry.model_spec(name)["family"] == "mgm":   # train on the index choice its encoder makes
-        extra["prior_weight"] = registry.quality_spec(name, quality).get("rate_weight", 0.0)
+    # an mgm level trains on the index choice its encoder makes
+    prior = ({"prior_weight": registry.quality_spec(name, quality).get("rate_weight", 0.0)}
+             if registry.model_spec(name)["family"] == "mgm" else {})
     rec, state = trainer(name).run(name, quality, data_dir, val_dir, minutes, False, dev, run_dir,
                                    batch=batch, crop=crop_q, init_from=init, val_every=10 ** 9,
-                                   **({"lr": lr} if lr else {}), **extra)
+                                   **({"lr": lr} if lr else {}), **({"stage": stage} if stage else {}),
+                                   **prior)
     version = (entry["version"] if entry else 0) + 1
     stem = f"{name}-q{quality}-v{version}"
     started_from = shipped_as.get(init, os.path.basename(init) if init else None)
@@ -107,8 +108,7 @@ def train_one(plan, call):
     half, tables, dictionary = export.shipped_state(name, quality, run_dir, data_dir)
     export.save_files(half, tables, out, stem, dictionary)   # a later stage of the same level replaces them
     step = {"plan": plan, "steps": state.step, "peak_lr": lr, "wall_minutes": round((time.time() - t) / 60, 1),
-            "started_from": started_from, "device_val": rec, **({"prior_weight": extra["prior_weight"]}
-                                                                   if "prior_weight" in extra else {})}
+            "started_from": started_from, "device_val": rec, **prior}
     earlier = records.get(stem, {}).get("stages", [])
     records[stem] = {"model": name, "quality": quality, "version": version,
                      "steps": sum(s["steps"] for s in earlier) + state.step,

@@ -17,7 +17,7 @@ from ..models import registry
 from ..models.registry import WEIGHTS_DIR, sha256_file
 from ..models.state import to_fp16
 from ..models.walloc_image import tile_symbols
-from . import data
+from . import data, trainer
 from .ledger import LEDGER, records
 
 
@@ -28,28 +28,10 @@ def load_checkpoint(model, run_dir):
     return model
 
 
-def build_model(name, quality):
-    """An untrained model of (name, quality), built by its family's module."""
-    family = registry.model_spec(name)["family"]
-    if family == "walloc":
-        from .walloc_train import build
-    elif family == "hyperprior":
-        from ..models.hyperprior import build
-    elif family == "clc":
-        from ..models.clc import build
-    elif family == "mgm":
-        from ..models.mgm import build
-    elif family == "vqgan":
-        from ..models.vqgan import build
-    else:
-        raise ValueError(f"{name}: no trainable family {family!r}")
-    return build(name, quality)
-
-
 def fp16_model(name, quality, run_dir):
     """The run's last checkpoint rounded to fp16 (what ships), as a float32 model in eval mode
-    holding exactly those values + the fp16 state."""
-    model = load_checkpoint(build_model(name, quality), run_dir)
+    holding exactly those values + the fp16 state; built by the family's trainer."""
+    model = load_checkpoint(trainer(name).build(name, quality), run_dir)
     half = to_fp16(model)
     return model.eval(), half
 

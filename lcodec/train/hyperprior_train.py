@@ -63,6 +63,14 @@ def bits(likelihoods):
     return sum(-torch.log2(v).sum() for v in likelihoods.values())
 
 
+def build(name, quality):
+    """The untrained peer, or CLC (its base plus the conditioning)."""
+    if model_spec(name)["family"] == "clc":
+        from ..models import clc
+        return clc.build(name, quality)
+    return hyperprior.build(name, quality)
+
+
 def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batch=8, crop=None,
         lr=3e-4, seed=0, val_every=500, init_from=None, lmbda=None):
     torch.manual_seed(seed)
@@ -70,11 +78,7 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
     crop = crop or 128
     late_crop = crop * 2
     is_clc = model_spec(name)["family"] == "clc"
-    if is_clc:
-        from ..models import clc
-        model = clc.build(name, quality)
-    else:
-        model = hyperprior.build(name, quality)
+    model = build(name, quality)
     if init_from:  # a sibling's weights (e.g. the base codec's transforms for CLC): what matches
         loaded = load_matching(model, torch.load(init_from, map_location="cpu", weights_only=True))
         print(f"init: {len(loaded)} of {len(model.state_dict())} tensors from {init_from}")

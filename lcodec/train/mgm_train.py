@@ -8,6 +8,7 @@ import time
 import torch
 
 from ..models import mgm
+from ..models.mgm import build
 from ..models.registry import quality_spec
 from ..models.state import load_matching, load_state
 from . import data
@@ -29,7 +30,7 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
     lmbda = quality_spec(name, quality)["lmbda"] if lmbda is None else lmbda
     crop = crop or 128
     late_crop = crop * 2
-    model = mgm.build(name, quality)
+    model = build(name, quality)
     sampler = data.CropSampler(data.load_images(data_dir), seed=seed)
     val = data.center_crops(data.load_images(val_dir), 512) if val_dir else []
     loaded = load_matching(model, load_state(init_from)) if init_from else set()

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import vqgan
+from ..models.vqgan import build
 from ..models.vqgan import spherical_kmeans
 from ..models.state import load_matching, load_state
 from . import data
@@ -56,7 +57,7 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
     if lmbda is not None:
         raise SystemExit("vqgan has no rate weight: its rate is set by the codebook size")
     torch.manual_seed(seed)
-    model = vqgan.build(name, quality)
+    model = build(name, quality)
     source = load_state(init_from) if init_from else {}
     if stage is None:
         stage = "codebook" if source and source["quantizer.codebook"].shape[0] != model.quantizer.k else "autoencoder"
