@@ -7,7 +7,6 @@ import time
 
 import torch
 
-from ..models import mgm
 from ..models.mgm import build
 from ..models.registry import quality_spec
 from ..models.state import load_matching, load_state

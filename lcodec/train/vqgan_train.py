@@ -20,8 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..models import vqgan
-from ..models.vqgan import build
-from ..models.vqgan import spherical_kmeans
+from ..models.vqgan import build, spherical_kmeans
 from ..models.state import load_matching, load_state
 from . import data
 from .loop import Run, train
