@@ -17,14 +17,15 @@ import numpy as np
 PEERS = ("bmshj2018-hyperprior", "mbt2018-mean")
 
 
-def code_bits(codec, i1, i2):
+def code_bits(codec, maps):
     """-log2 of the indices' probabilities under the codec's frozen tables (what an ideal
     entropy coder would spend)."""
     from lcodec.codec.tables import TOTAL
-    bits = 0.0
-    for idx, first in ((i2, 0), (i1, codec.m2)):   # tables: coarse codebooks first, then fine
-        for j in range(idx.shape[0]):
+    bits, first = 0.0, 0
+    for q, idx in codec.model.in_table_order(maps):   # tables: coarse codebooks, fine, refine
+        for j in range(q.m):
             bits += float(-np.log2(codec.tables.frequencies(first + j)[idx[j].ravel()] / TOTAL).sum())
+        first += q.m
     return bits
 
 
@@ -63,29 +64,28 @@ def main():
             codec = api.get_codec("mgm", q, "cpu")
         except ModelError:
             continue
-        spec = registry.model_spec("mgm")["qualities"][q]
         blobs = [lcodec.encode(p, model="mgm", quality=q, device="cpu") for p in photos]
         file_bits = ideal = header = 0.0
-        used1, used2 = [set() for _ in range(codec.m1)], [set() for _ in range(codec.m2)]
+        levels = codec.model.levels()
+        used = [[set() for _ in range(lv.m)] for lv in levels]
         for photo, blob in zip(photos, blobs):
             c = container.read(blob)
             header += (len(blob) - sum(len(t) for t in c.tiles.values())) * 8   # header + chunk framing
             file_bits += len(blob) * 8
             for i, (y, x, th, tw) in enumerate(tile_grid(*photo.shape[:2], codec.tile)):
-                i1, i2 = codec.decode_symbols(c.tiles[i], th, tw)
-                ideal += code_bits(codec, i1, i2)
-                for j in range(codec.m1):
-                    used1[j].update(np.unique(i1[j]).tolist())
-                for j in range(codec.m2):
-                    used2[j].update(np.unique(i2[j]).tolist())
+                maps = codec.decode_symbols(c.tiles[i], th, tw)
+                ideal += code_bits(codec, maps)
+                for u, (lv, idx) in zip(used, codec.model.in_table_order(maps)):
+                    for j in range(lv.m):
+                        u[j].update(np.unique(idx[j]).tolist())
         dec_s, decoded = timed_decode(blobs)
         scores = [psnr(p, d) for p, d in zip(photos, decoded)]
         rows.append({"quality": q, "bpp": file_bits / pixels, "ideal_plus_header_bpp": (ideal + header) / pixels,
                      "excess_pct": 100 * (file_bits / (ideal + header) - 1), "header_bpp": header / pixels,
-                     "bound_bpp": (spec["m1"] * math.log2(spec["k1"]) / 256 + spec["m2"] * math.log2(spec["k2"]) / 1024),
+                     "bound_bpp": sum(lv.m * math.log2(lv.k) / (1024 if lv is codec.model.coarse else 256) for lv in levels),
                      "psnr": float(np.mean(scores)),
-                     "fine_usage": float(np.mean([len(u) / spec["k1"] for u in used1])),
-                     "coarse_usage": float(np.mean([len(u) / spec["k2"] for u in used2])),
+                     **{f"{name}_usage": float(np.mean([len(s) / lv.k for s in u]))
+                        for name, lv, u in zip(("coarse", "fine", "refine"), levels, used)},
                      "decode_mps": pixels / 1e6 / dec_s})
         print(rows[-1], flush=True)
     for peer in PEERS:
@@ -103,11 +103,13 @@ def main():
              "spends; the saving compares the coded indices (the bpp less the container) with it. Usage: the share of each level's codewords used on these photos, averaged over its codebooks. "
              "Decode speed: MP/s over the folder, after one warm-up decode.\n",
              "| q | bpp | ideal + container | excess | container | fixed-length bound | saving vs bound | PSNR dB "
-             "| fine usage | coarse usage | decode MP/s |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| fine usage | coarse usage | refine usage | decode MP/s |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        refine = f"{100 * r['refine_usage']:.0f} %" if "refine_usage" in r else "-"
         lines.append(f"| {r['quality']} | {r['bpp']:.4f} | {r['ideal_plus_header_bpp']:.4f} | {r['excess_pct']:.2f} % "
                      f"| {r['header_bpp']:.5f} | {r['bound_bpp']:.3f} | {100 * (1 - (r['bpp'] - r['header_bpp']) / r['bound_bpp']):.0f} % "
                      f"| {r['psnr']:.2f} | {100 * r['fine_usage']:.0f} % | {100 * r['coarse_usage']:.0f} % "
+                     f"| {refine} "
                      f"| {r['decode_mps']:.2f} |")
     lines += ["\nDecode speed of the peers on the same photos (MP/s):\n", "| peer | MP/s |", "|---|---|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in speeds.items()]

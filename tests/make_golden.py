@@ -36,6 +36,12 @@ def symbols_sha256(f):
     if f.header["model"] in api.CONCEALING:   # whole-image codecs: the index map itself
         idx = f.codec("cpu").index_map(f.container.tiles, f.header["height"], f.header["width"])[0]
         return hashlib.sha256(idx.astype("<i2").tobytes()).hexdigest()
+    if f.header["model"] == "mgm":   # its latents are small code vectors: pin the indices themselves
+        codec, grid = f._tiles("cpu")
+        for i, (_, _, th, tw) in enumerate(grid):
+            for idx in codec.decode_symbols(f._tile(i), th, tw):
+                h.update(idx.astype("<i2").tobytes())
+        return h.hexdigest()
     for i in range(f.header["tiles"]):
         h.update(f.latents("cpu", tile=i).numpy().astype("<i2").tobytes())
     return h.hexdigest()

@@ -94,9 +94,9 @@ def test_indices_round_trip_exactly_through_the_coder(codec, model, crop):
     assert out.shape == crop.shape and out.dtype == np.uint8
     # the coded size is the indices' code length under the frozen tables (plus the coder's
     # flush), and below the fixed-length bound of log2(k) bits per index
-    fine, coarse = codec._ids(i1.shape, i2.shape)
     ideal = sum(-np.log2(codec.tables.frequencies(t)[i] / 2 ** 16).sum()
-                for idx, ids in ((i1, fine), (i2, coarse)) for i, t in zip(idx.ravel(), ids.ravel())) / 8
+                for (_, idx), (_, _, ids) in zip(model.in_table_order((i1, i2)), codec._layout(h, w))
+                for i, t in zip(idx.ravel(), ids.ravel())) / 8
     assert ideal - 1 <= len(blob) <= ideal + 8
     assert len(blob) <= (i1.size * np.log2(16) + i2.size * np.log2(8)) / 8 + 8
 
@@ -177,3 +177,50 @@ def test_rate_weighted_choice_trades_distance_for_code_length(model, photo):
     chosen = mgm.tile_indices(model, tiles[0], penalties=ecvq.penalties)
     assert all(np.array_equal(a, b) for a, b in zip(ecvq.decode_symbols(payload, 128, 160), chosen))
     assert len(payload) < len(nearest.encode_tile(tiles[0]))
+
+
+def test_a_refine_stage_codes_what_the_fine_level_leaves(crop):
+    torch.manual_seed(6)
+    model = mgm.MGM(N=16, C=32, m1=4, k1=16, m2=2, k2=8, m3=4, k3=16).eval()
+    with torch.no_grad():   # codewords at real leftovers (as training starts them), one of them zero
+        f1, f2 = model.features(mgm.tile_tensor(crop))
+        i1, i2 = model.quantize(f1, f2)[:2]
+        r1 = f1 - model.up2(model.coarse.lookup(i2))
+        model.refine.init_from(r1 - model.fine.lookup(i1))
+        model.refine.codebooks[:, 0] = 0
+    maps = mgm.tile_indices(model, crop)
+    assert len(maps) == 3 and maps[2].shape == (4,) + maps[0].shape[1:]
+    np.testing.assert_array_equal(maps[0], i1[0].numpy())
+    q1, _ = model.code_vectors(*[torch.from_numpy(m)[None] for m in maps])
+    q1_plain, _ = model.code_vectors(*[torch.from_numpy(m)[None] for m in maps[:2]])
+    assert ((r1 - q1) ** 2).mean() < 0.9 * ((r1 - q1_plain) ** 2).mean()
+    codec = mgm.MgmCodec(model, mgm.fit_tables([maps], model), torch.device("cpu"), 1024)
+    assert len(codec.tables) == 2 + 4 + 4
+    h, w, _ = crop.shape
+    blob = codec.encode_tile(crop)
+    for got, want in zip(codec.decode_symbols(blob, h, w), maps, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert codec.latents(blob, h, w).shape == (64, -(-h // 16), -(-w // 16))
+    assert codec.decode_tile(blob, h, w).shape == crop.shape
+    plain = mgm.MgmCodec(model, mgm.fit_tables([maps], model), torch.device("cpu"), 1024, rate_weight=1.0)
+    assert len(plain.penalties) == 3 and all(p.shape == (q.m, q.k) for p, q in
+                                              zip(plain.penalties, (model.fine, model.coarse, model.refine)))
+
+
+def test_a_refine_level_trains_beside_fixed_coarse_and_fine_levels(tmp_path, photo):
+    from lcodec.models.state import load_state, to_fp16
+    from lcodec.train import mgm_train
+    save_crops(photo, tmp_path, 160, 200)
+    torch.manual_seed(7)
+    torch.save(to_fp16(mgm.build("mgm", 3)), tmp_path / "q3.pt")
+    torch.set_num_threads(1)
+    rec, state = mgm_train.run("mgm", 4, tmp_path, tmp_path, minutes=0.05, resume=False, device="cpu",
+                               run_dir=tmp_path / "run", batch=2, crop=64, val_every=10**6,
+                               init_from=tmp_path / "q3.pt", freeze_encoder=True)
+    assert state.step > 0 and 0 < rec["refine_used"] <= 1 and np.isfinite(rec["val_bpp_est"])
+    start, end = load_state(tmp_path / "q3.pt"), load_state(tmp_path / "run" / "last.pt")
+    for name in ("g_a.0.weight", "down1.weight", "up2.0.weight", "fine.codebooks", "coarse.codebooks",
+                 "fine.prior_logits"):
+        assert torch.equal(start[name], end[name]), name       # the indices of q3's levels stay
+    assert not torch.equal(start["g_s.5.weight"], end["g_s.5.weight"])   # the synthesis trains
+    assert "refine.codebooks" in end and "refine.codebooks" not in start

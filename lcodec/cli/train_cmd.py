@@ -26,7 +26,9 @@ import click
               help="Rate weight (bits per sample or pixel) instead of the quality's own (experiments).")
 @click.option("--step-scale", type=float, default=1.0, show_default=True,
               help="Multiply the quantization step after initialisation (with --init: a lower rate).")
-@click.option("--freeze-encoder", is_flag=True, help="Train the decoder only (the latents stay as they are).")
+@click.option("--freeze-encoder", is_flag=True,
+              help="Train the decoder only (the latents stay as they are; mgm: the coarse and fine "
+                   "indices stay, the refine stage and the synthesis train).")
 @click.option("--teacher", type=int, default=None,
               help="WaLLoC images: distil from this installed quality of the same model (its decoded image as a second target).")
 @click.option("--fixed-crop", is_flag=True, help="WaLLoC: keep the first crop size to the end (no larger late crops).")
@@ -59,13 +61,15 @@ def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_di
     if spec["family"] == "walloc":
         extra = {"pca": not no_pca, "step_scale": step_scale, "freeze_encoder": freeze_encoder, "teacher": teacher,
                  "crop_schedule": not fixed_crop, "learn_step": not fixed_step, "lr_schedule": not constant_lr}
-    elif no_pca or step_scale != 1.0 or freeze_encoder or teacher or fixed_crop or fixed_step or constant_lr:
-        raise InputError("--no-pca, --step-scale, --freeze-encoder, --teacher, --fixed-crop, --fixed-step and "
+    elif no_pca or step_scale != 1.0 or teacher or fixed_crop or fixed_step or constant_lr:
+        raise InputError("--no-pca, --step-scale, --teacher, --fixed-crop, --fixed-step and "
                          "--constant-lr are WaLLoC options")
+    elif freeze_encoder and spec["family"] != "mgm":
+        raise InputError("--freeze-encoder is a WaLLoC and mgm option")
     else:
         extra = {}
     if spec["family"] == "mgm":
-        extra["prior_weight"] = prior_weight
+        extra.update(prior_weight=prior_weight, freeze_encoder=freeze_encoder)
     elif prior_weight:
         raise InputError("--prior-weight is an mgm option")
     if spec["family"] == "vqgan":

@@ -4,6 +4,7 @@ McQuic (Zhu et al., CVPR 2022), with a real rate term.
     x --g_a--> f0 (C x H/8) --down1--> f1 (1/16) --down2--> f2 (1/32)
     coarse level:  i2 = argmin_c ||f2 - c||   (m2 codebooks of k2 codewords, C/m2-dim sub-vectors)
     fine level:    p1 = up2(q2);  i1 = argmin_c ||(f1 - p1) - c||   (the residual is coded)
+    refine level (optional, the top quality): i3 = argmin_c ||(f1 - p1 - q1) - c||, q1 += q3
     synthesis:     f1_hat = p1 + q1 --up1--> 1/8 --g_s--> x_hat   (coarse to fine, no context model)
 
 The codewords are the means of the mixture; its weights are learned per codebook, and the
@@ -15,6 +16,9 @@ rate_weight w, argmin T ||v - c||^2 + w * code length (index_penalties). Codewor
 re-seeded from the batch. Indices are coded under static integer tables (one per level and
 codebook) fitted on the training set at export: integers only, so any device decodes a file
 bit-exactly. Attention blocks are left out: on two CPU cores their cost buys less than width.
+
+Indices travel as the tuple (fine, coarse) or (fine, coarse, refine); tables and the coded
+stream take the levels in the order coarse, fine, refine (MGM.levels).
 """
 import math
 
@@ -97,8 +101,9 @@ class Quantizer(nn.Module):
         tables (training and its validation), or None for weight 0."""
         return -weight * torch.log_softmax(self.prior_logits.detach(), dim=-1) if weight else None
 
-    def forward(self, x, prior_weight=0.0):
-        """Training: straight-through Gumbel-softmax codes. Returns (code vectors, bits, one-hot
+    def forward(self, x, prior_weight=0.0, sample=True):
+        """Training: straight-through Gumbel-softmax codes (sample=False: the inference choice,
+        for a level that stays fixed while the rest trains). Returns (code vectors, bits, one-hot
         argmax codes) with bits the code length of the sampled indices under the prior; the
         argmax codes (what inference would pick) are what codebook usage is tracked on.
         prior_weight w adds w log(mixture weight) to the logits: codes are then sampled from the
@@ -109,7 +114,7 @@ class Quantizer(nn.Module):
         logits = -self.distances(v) * self.log_temp.exp()[:, None]
         if prior_weight:
             logits = logits - self.prior_penalty(prior_weight)
-        g = -torch.log(torch.empty_like(logits).exponential_().clamp_min(1e-12))  # Gumbel(0, 1)
+        g = -torch.log(torch.empty_like(logits).exponential_().clamp_min(1e-12)) if sample else 0  # Gumbel(0, 1)
         soft = torch.softmax(logits + g, dim=-1)
         hard = torch.nn.functional.one_hot(soft.argmax(-1), self.k).to(soft.dtype)
         st = hard + soft - soft.detach()
@@ -147,7 +152,7 @@ class Quantizer(nn.Module):
 
 
 class MGM(nn.Module):
-    def __init__(self, N=96, C=128, m1=4, k1=256, m2=4, k2=256):
+    def __init__(self, N=96, C=128, m1=4, k1=256, m2=4, k2=256, m3=0, k3=256):
         super().__init__()
         from compressai.layers import GDN
         self.C = C
@@ -159,6 +164,18 @@ class MGM(nn.Module):
         self.g_s = nn.Sequential(ResBlock(C), _deconv(C, N), GDN(N, inverse=True), _deconv(N, N),
                                  GDN(N, inverse=True), _deconv(N, 3))
         self.fine, self.coarse = Quantizer(C, m1, k1), Quantizer(C, m2, k2)
+        # m3 > 0: a second stage at 1/16 codes what the fine level leaves of its residual
+        self.refine = Quantizer(C, m3, k3) if m3 else None
+        self.fixed_base = False   # training: coarse and fine codes are the inference choice
+
+    def levels(self):
+        """The quantizers in table and stream order: coarse, fine (, refine)."""
+        return [self.coarse, self.fine] + ([self.refine] if self.refine is not None else [])
+
+    def in_table_order(self, indices):
+        """(fine, coarse[, refine]) index maps -> [(quantizer, maps)] in table order."""
+        i1, i2, *rest = indices
+        return list(zip(self.levels(), [i2, i1, *rest]))
 
     def features(self, x):
         f1 = self.down1(self.g_a(x))
@@ -167,32 +184,46 @@ class MGM(nn.Module):
     def forward(self, x, prior_weight=0.0):
         """Training pass: (x_hat, bits, {level: (quantizer input, code vectors, argmax one-hots)})."""
         f1, f2 = self.features(x)
-        q2, b2, h2 = self.coarse(f2, prior_weight)
+        sample = not self.fixed_base
+        q2, b2, h2 = self.coarse(f2, prior_weight, sample)
         p1 = self.up2(q2)
         r1 = f1 - p1
-        q1, b1, h1 = self.fine(r1, prior_weight)
-        return self.g_s(self.up1(p1 + q1)), b1 + b2, {"fine": (r1, q1, h1), "coarse": (f2, q2, h2)}
+        q1, b1, h1 = self.fine(r1, prior_weight, sample)
+        levels, bits = {"fine": (r1, q1, h1), "coarse": (f2, q2, h2)}, b1 + b2
+        if self.refine is not None:
+            e1 = r1 - q1
+            q3, b3, h3 = self.refine(e1, prior_weight)
+            levels["refine"] = (e1, q3, h3)
+            q1, bits = q1 + q3, bits + b3
+        return self.g_s(self.up1(p1 + q1)), bits, levels
 
     @torch.no_grad()
-    def encode_indices(self, x, penalties=(None, None)):
-        """The inference path: (fine indices B x m1 x H/16 x W/16, coarse B x m2 x H/32 x W/32);
-        penalties: (fine, coarse) from index_penalties, or None for the nearest codewords."""
+    def encode_indices(self, x, penalties=(None, None, None)):
+        """The inference path: (fine indices B x m1 x H/16 x W/16, coarse B x m2 x H/32 x W/32
+        [, refine B x m3 x H/16 x W/16]); penalties: (fine, coarse[, refine]) from
+        index_penalties, or None for the nearest codewords."""
         return self.quantize(*self.features(x), penalties)
 
     @torch.no_grad()
-    def quantize(self, f1, f2, penalties=(None, None)):
+    def quantize(self, f1, f2, penalties=(None, None, None)):
         """The index choice on analysis features (f1, f2) = features(x)."""
+        penalties = tuple(penalties) + (None,) * (3 - len(penalties))
         i2 = self.coarse.indices(f2, penalties[1])
-        i1 = self.fine.indices(f1 - self.up2(self.coarse.lookup(i2)), penalties[0])
-        return i1, i2
+        r1 = f1 - self.up2(self.coarse.lookup(i2))
+        i1 = self.fine.indices(r1, penalties[0])
+        if self.refine is None:
+            return i1, i2
+        return i1, i2, self.refine.indices(r1 - self.fine.lookup(i1), penalties[2])
 
-    def code_vectors(self, i1, i2):
-        """(fine residual code vectors, coarse code vectors): no network runs."""
-        return self.fine.lookup(i1), self.coarse.lookup(i2)
+    def code_vectors(self, i1, i2, i3=None):
+        """(fine residual code vectors, the refine stage's added, coarse code vectors): no
+        network runs."""
+        q1 = self.fine.lookup(i1)
+        return (q1 if i3 is None else q1 + self.refine.lookup(i3)), self.coarse.lookup(i2)
 
     @torch.no_grad()
-    def decode_indices(self, i1, i2):
-        q1, q2 = self.code_vectors(i1, i2)
+    def decode_indices(self, i1, i2, i3=None):
+        q1, q2 = self.code_vectors(i1, i2, i3)
         return self.g_s(self.up1(self.up2(q2) + q1))
 
 
@@ -201,15 +232,16 @@ def build(name, quality):
 
 
 def fit_tables(index_maps, model):
-    """Static tables, one per (level, codebook): coarse codebooks first, then fine; each the
-    frequencies of its indices over the training tiles (+0.5 so every codeword stays codable)."""
-    counts = [np.full(model.coarse.k, 0.5) for _ in range(model.coarse.m)]
-    counts += [np.full(model.fine.k, 0.5) for _ in range(model.fine.m)]
-    for i1, i2 in index_maps:
-        for j in range(model.coarse.m):
-            counts[j] += np.bincount(i2[j].ravel(), minlength=model.coarse.k)
-        for j in range(model.fine.m):
-            counts[model.coarse.m + j] += np.bincount(i1[j].ravel(), minlength=model.fine.k)
+    """Static tables, one per (level, codebook) in table order (coarse codebooks first, then
+    fine, then refine); each the frequencies of its indices over the training tiles (+0.5 so
+    every codeword stays codable)."""
+    counts = [np.full(q.k, 0.5) for q in model.levels() for _ in range(q.m)]
+    for maps in index_maps:
+        first = 0
+        for q, idx in model.in_table_order(maps):
+            for j in range(q.m):
+                counts[first + j] += np.bincount(idx[j].ravel(), minlength=q.k)
+            first += q.m
     pmfs = [np.append(c / c.sum(), 1e-9) for c in counts]  # the escape entry is never used
     return TableSet.from_pmfs(pmfs, [0] * len(pmfs))
 
@@ -218,15 +250,17 @@ def index_penalties(tables, model, weight, device="cpu"):
     """What the rate-weighted index choice adds to each codeword's T ||v - c||^2: weight times
     its code length in nats under the frozen tables (weight 1: the mixture component of highest
     posterior, the tables taken as the mixture weights; 0: the nearest). (fine m1 x k1, coarse
-    m2 x k2) float32 tensors, or (None, None) for weight 0. The decoder never needs them: any
-    choice decodes."""
-    if not weight:
-        return None, None
+    m2 x k2[, refine m3 x k3]) float32 tensors, or Nones for weight 0. The decoder never needs
+    them: any choice decodes."""
+    firsts = np.cumsum([0] + [q.m for q in model.levels()])
 
-    def level(q, first):
-        p = np.stack([tables.probabilities(first + j)[:q.k] for j in range(q.m)])
+    def level(i):
+        q = model.levels()[i]
+        if not weight:
+            return None
+        p = np.stack([tables.probabilities(firsts[i] + j)[:q.k] for j in range(q.m)])
         return torch.from_numpy(-weight * np.log(p)).float().to(device)
-    return level(model.fine, model.coarse.m), level(model.coarse, 0)
+    return (level(1), level(0)) + ((level(2),) if model.refine is not None else ())
 
 
 def fit_rate_weighted_tables(tiles, model, weight, rounds=2):
@@ -252,12 +286,12 @@ def tile_tensor(pixels, device="cpu"):
 
 
 def _numpy(indices):
-    i1, i2 = indices
-    return i1[0].cpu().numpy(), i2[0].cpu().numpy()
+    return tuple(i[0].cpu().numpy() for i in indices)
 
 
-def tile_indices(model, pixels, device="cpu", penalties=(None, None)):
-    """H x W x 3 uint8 tile -> (fine m1 x h x w, coarse m2 x h' x w') numpy indices."""
+def tile_indices(model, pixels, device="cpu", penalties=(None, None, None)):
+    """H x W x 3 uint8 tile -> (fine m1 x h x w, coarse m2 x h' x w'[, refine m3 x h x w])
+    numpy indices."""
     return _numpy(model.encode_indices(tile_tensor(pixels, device), penalties))
 
 
@@ -266,8 +300,7 @@ class MgmCodec:
         self.entry, self.device, self.tile = entry, device, tile
         self.model = model.eval().to(device)
         self.tables = tables
-        self.m1, self.m2 = model.fine.m, model.coarse.m
-        if len(tables) != self.m1 + self.m2:
+        if len(tables) != sum(q.m for q in model.levels()):
             raise FormatError("MGM tables do not match the model's codebooks")
         self.stride = 16
         self.penalties = index_penalties(tables, model, rate_weight, device)
@@ -278,46 +311,50 @@ class MgmCodec:
         return cls(model, tables, device, model_spec(name)["tile"], entry,
                    quality_spec(name, quality).get("rate_weight", 0.0))
 
-    def _shapes(self, h, w):
+    def _layout(self, h, w):
+        """[(quantizer, index map shape, table ids)] in table and stream order, for an h x w tile:
+        the coarse level at 1/32, the fine (and refine) level at 1/16."""
         h2, w2 = -(-h // STRIDE), -(-w // STRIDE)
-        return (self.m1, 2 * h2, 2 * w2), (self.m2, h2, w2)
-
-    def _ids(self, s1, s2):
-        coarse = np.broadcast_to(np.arange(self.m2)[:, None, None], s2)
-        fine = np.broadcast_to(self.m2 + np.arange(self.m1)[:, None, None], s1)
-        return fine, coarse
+        out, first = [], 0
+        for q in self.model.levels():
+            shape = (q.m, h2, w2) if q is self.model.coarse else (q.m, 2 * h2, 2 * w2)
+            out.append((q, shape, np.broadcast_to(first + np.arange(q.m)[:, None, None], shape)))
+            first += q.m
+        return out
 
     def encode_tile(self, pixels):
-        i1, i2 = tile_indices(self.model, pixels, self.device, self.penalties)
-        fine, coarse = self._ids(i1.shape, i2.shape)
+        maps = tile_indices(self.model, pixels, self.device, self.penalties)
+        h, w, _ = pixels.shape
         enc = Encoder()
-        enc.encode_indexed(i2, self.tables, coarse)
-        enc.encode_indexed(i1, self.tables, fine)
+        for (_, idx), (_, _, ids) in zip(self.model.in_table_order(maps), self._layout(h, w)):
+            enc.encode_indexed(idx, self.tables, ids)
         return enc.finish()
 
     def decode_symbols(self, payload, h, w):
-        s1, s2 = self._shapes(h, w)
-        fine, coarse = self._ids(s1, s2)
+        """The tile's index maps, (fine, coarse[, refine]) as tile_indices gives them."""
         dec = Decoder(payload)
-        i2 = dec.decode_indexed(self.tables, coarse).reshape(s2)
-        i1 = dec.decode_indexed(self.tables, fine).reshape(s1)
-        if i1.min(initial=0) < 0 or i1.max(initial=0) >= self.model.fine.k or \
-                i2.min(initial=0) < 0 or i2.max(initial=0) >= self.model.coarse.k:
-            raise FormatError("decoded codeword index out of range (corrupt tile)")
-        return i1, i2
+        maps = []
+        for q, shape, ids in self._layout(h, w):
+            idx = dec.decode_indexed(self.tables, ids).reshape(shape)
+            if idx.min(initial=0) < 0 or idx.max(initial=0) >= q.k:
+                raise FormatError("decoded codeword index out of range (corrupt tile)")
+            maps.append(idx)
+        i2, i1, *rest = maps
+        return (i1, i2, *rest)
 
-    def _tensors(self, i1, i2):
-        return (torch.from_numpy(i1)[None].to(self.device), torch.from_numpy(i2)[None].to(self.device))
+    def _tensors(self, maps):
+        return [torch.from_numpy(i)[None].to(self.device) for i in maps]
 
     def latents(self, payload, h, w):
         """The dequantized code vectors at 1/16 (2C x ceil(h/16) x ceil(w/16)): the fine level's
-        residual codewords, then the coarse level's codewords repeated 2x2. No network runs."""
+        residual codewords (plus the refine stage's), then the coarse level's codewords repeated
+        2x2. No network runs."""
         with torch.no_grad():
-            q1, q2 = self.model.code_vectors(*self._tensors(*self.decode_symbols(payload, h, w)))
+            q1, q2 = self.model.code_vectors(*self._tensors(self.decode_symbols(payload, h, w)))
         z = torch.cat([q1, q2.repeat_interleave(2, -2).repeat_interleave(2, -1)], dim=1)[0]
         return z[:, :-(-h // 16), :-(-w // 16)].float().cpu()
 
     def decode_tile(self, payload, h, w):
-        x = self.model.decode_indices(*self._tensors(*self.decode_symbols(payload, h, w)))
+        x = self.model.decode_indices(*self._tensors(self.decode_symbols(payload, h, w)))
         x = torch.round(x[0].clamp(0, 1) * 255.0).to(torch.uint8)
         return x.permute(1, 2, 0).cpu().numpy()[:h, :w]

@@ -46,9 +46,11 @@ MODELS = {
     "mgm": {
         "modality": "image",
         "family": "mgm",
-        "description": "MGM: Gaussian-mixture prior, multi-codebook VQ at 1/16 and 1/32, rate-trained, parallel decode",
-        # m1/k1: codebooks/codewords of the fine level (1/16), m2/k2: the coarse level (1/32);
-        # the fixed-length bound is (m1*log2 k1)/256 + (m2*log2 k2)/1024 bpp; rate_weight: the
+        "description": "MGM: Gaussian-mixture prior, multi-codebook VQ at 1/16 and 1/32 (q4: + a refine stage), rate-trained, parallel decode",
+        # m1/k1: codebooks/codewords of the fine level (1/16), m2/k2: the coarse level (1/32),
+        # m3/k3: a refine stage on the fine level's remaining error (1/16, q4 only: trained from
+        # q3 with the coarse and fine levels fixed); the fixed-length bound is
+        # (m1*log2 k1 + m3*log2 k3)/256 + (m2*log2 k2)/1024 bpp; rate_weight: the
         # encoder picks argmin T||v - c||^2 + rate_weight * code length in nats (mgm.index_penalties)
         # instead of the nearest codeword (q3 keeps the nearest: the top of the range)
         "qualities": {
@@ -57,6 +59,8 @@ MODELS = {
             2: {"m1": 8, "k1": 256, "m2": 4, "k2": 256, "lmbda": 0.0067, "rate_weight": 0.25,
                 "note": "bound 0.281 bpp, RD choice"},
             3: {"m1": 16, "k1": 256, "m2": 8, "k2": 256, "lmbda": 0.0130, "note": "bound 0.563 bpp"},
+            4: {"m1": 16, "k1": 256, "m2": 8, "k2": 256, "m3": 8, "k3": 256, "lmbda": 0.0250,
+                "note": "refine stage, bound 0.813 bpp"},
         },
         "arch": {"N": 96, "C": 128},
         "tile": 1024,
@@ -138,7 +142,7 @@ def model_arch(name, quality):
     """Constructor arguments of the model for (name, quality): the model's arch, plus the
     fields a quality sets for itself (WaLLoC's latent width and bits, MGM's codebooks)."""
     spec, q = model_spec(name), quality_spec(name, quality)
-    return {**spec["arch"], **{k: q[k] for k in ("latent", "bits", "m1", "k1", "m2", "k2", "K") if k in q}}
+    return {**spec["arch"], **{k: q[k] for k in ("latent", "bits", "m1", "k1", "m2", "k2", "m3", "k3", "K") if k in q}}
 
 
 def load_index():

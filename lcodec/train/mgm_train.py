@@ -20,11 +20,14 @@ DECAY = 0.98      # usage EMA: a codeword unused for ~200 steps falls below the 
 
 
 def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batch=8, crop=None,
-        lr=3e-4, seed=0, val_every=500, init_from=None, lmbda=None, prior_weight=0.0):
+        lr=3e-4, seed=0, val_every=500, init_from=None, lmbda=None, prior_weight=0.0, freeze_encoder=False):
     """Train one MGM quality level. init_from: weights of this level, or of a sibling level
     (the transforms carry over; codebooks of another shape start afresh from real latents).
     prior_weight: codes sampled from the mixture posterior with the weights to this power
-    (Quantizer.forward); validation then takes the same rate-weighted choice."""
+    (Quantizer.forward); validation then takes the same rate-weighted choice.
+    freeze_encoder: the coarse and fine levels keep their indices (the analysis, up2 and their
+    codebooks stay fixed, their codes are the inference choice); the refine stage and the
+    synthesis (up1, g_s) train: how a refine level is added to a trained sibling."""
     torch.manual_seed(seed)
     lmbda = quality_spec(name, quality)["lmbda"] if lmbda is None else lmbda
     crop = crop or 128
@@ -34,10 +37,16 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
     val = data.center_crops(data.load_images(val_dir), 512) if val_dir else []
     loaded = load_matching(model, load_state(init_from)) if init_from else set()
     model.to(device)
-    fast = {n for n, _ in model.named_parameters() if n.endswith(("log_temp", "prior_logits"))}
+    quantizers = {"fine": model.fine, "coarse": model.coarse, "refine": model.refine}
+    if freeze_encoder:
+        model.fixed_base = True
+        for part in (model.g_a, model.down1, model.down2, model.up2, model.coarse, model.fine):
+            part.requires_grad_(False)
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    fast = {n for n, _ in trained if n.endswith(("log_temp", "prior_logits"))}
     opt = torch.optim.Adam([  # temperatures and mixture weights move in larger steps
-        {"params": [p for n, p in model.named_parameters() if n not in fast], "lr_scale": 1.0},
-        {"params": [p for n, p in model.named_parameters() if n in fast], "lr_scale": 10.0}], lr=lr)
+        {"params": [p for n, p in trained if n not in fast], "lr_scale": 1.0},
+        {"params": [p for n, p in trained if n in fast], "lr_scale": 10.0}], lr=lr)
     state = Run(run_dir, torch.nn.ModuleDict({"codec": model}), opt, resume)
     if state.step == 0:
         with torch.no_grad():  # codewords not inherited start at real latents, coarse level first
@@ -45,8 +54,11 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
             f1, f2 = model.features(x)
             if "coarse.codebooks" not in loaded:
                 model.coarse.init_from(f2)
+            r1 = f1 - model.up2(model.coarse.lookup(model.coarse.indices(f2)))
             if "fine.codebooks" not in loaded:
-                model.fine.init_from(f1 - model.up2(model.coarse.lookup(model.coarse.indices(f2))))
+                model.fine.init_from(r1)
+            if model.refine is not None and "refine.codebooks" not in loaded:
+                model.refine.init_from(r1 - model.fine.lookup(model.fine.indices(r1)))
     t0 = time.time()
     reseeded = [0]
 
@@ -61,10 +73,12 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
         loss = lmbda * 255 ** 2 * (mse + COMMIT * commit) + bpp
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for _, p in trained], 1.0)
         opt.step()
-        for key, quant in (("fine", model.fine), ("coarse", model.coarse)):
-            v, _, hard = levels[key]
+        for key, (v, _, hard) in levels.items():
+            quant = quantizers[key]
+            if not quant.codebooks.requires_grad:   # a frozen level keeps its codewords
+                continue
             if step % RESEED_EVERY == 0:
                 reseeded[0] += quant.track_and_reseed(v, hard, DECAY)
                 dist.broadcast_state(quant)   # torchrun: rank 0's new codewords (drawn from its batch) on all
@@ -78,15 +92,16 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
         if not val:
             return {}
         model.eval()
-        psnrs, bpps, used = [], [], {"fine": set(), "coarse": set()}
-        penalties = (model.fine.prior_penalty(prior_weight), model.coarse.prior_penalty(prior_weight))
+        present = {k: q for k, q in quantizers.items() if q is not None}
+        psnrs, bpps, used = [], [], {k: set() for k in present}
+        penalties = [q.prior_penalty(prior_weight) if q is not None else None for q in quantizers.values()]
         for v in val:
             v = v[..., :v.shape[-2] // 32 * 32, :v.shape[-1] // 32 * 32].to(device) + 0.5
-            i1, i2 = model.encode_indices(v, penalties)
-            x_hat = torch.round(model.decode_indices(i1, i2).clamp(0, 1) * 255) / 255
+            maps = model.encode_indices(v, penalties)
+            x_hat = torch.round(model.decode_indices(*maps).clamp(0, 1) * 255) / 255
             psnrs.append(10 * math.log10(1.0 / max(torch.mean((x_hat - v) ** 2).item(), 1e-12)))
             bits = 0.0
-            for key, quant, idx in (("fine", model.fine, i1), ("coarse", model.coarse, i2)):
+            for (key, quant), idx in zip(present.items(), maps):   # maps: (fine, coarse[, refine])
                 nl = quant.neg_log2_prior()
                 for j in range(quant.m):
                     bits += nl[j][idx[0, j]].sum().item()
@@ -94,8 +109,7 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
             bpps.append(bits / v[0, 0].numel())
         model.train()
         return {"val_psnr": sum(psnrs) / len(psnrs), "val_bpp_est": sum(bpps) / len(bpps),
-                "fine_used": len(used["fine"]) / (model.fine.m * model.fine.k),
-                "coarse_used": len(used["coarse"]) / (model.coarse.m * model.coarse.k),
+                **{f"{k}_used": len(used[k]) / (q.m * q.k) for k, q in present.items()},
                 "log_temp": float(model.fine.log_temp.mean())}
 
     return train(state, step_fn, validate, minutes, lr, steps_per_minute_guess=60, val_every=val_every), state
