@@ -21,11 +21,10 @@ def code_bits(codec, maps):
     """-log2 of the indices' probabilities under the codec's frozen tables (what an ideal
     entropy coder would spend)."""
     from lcodec.codec.tables import TOTAL
-    bits, first = 0.0, 0
-    for q, idx in codec.model.in_table_order(maps):   # tables: coarse codebooks, fine, refine
-        for j in range(q.m):
-            bits += float(-np.log2(codec.tables.frequencies(first + j)[idx[j].ravel()] / TOTAL).sum())
-        first += q.m
+    bits = 0.0
+    for ids, (_, idx) in zip(codec.model.table_ids(), codec.model.in_table_order(maps)):
+        for j, t in enumerate(ids):
+            bits += float(-np.log2(codec.tables.frequencies(t)[idx[j].ravel()] / TOTAL).sum())
     return bits
 
 

@@ -172,6 +172,11 @@ class MGM(nn.Module):
         """The quantizers in table and stream order: coarse, fine (, refine)."""
         return [self.coarse, self.fine] + ([self.refine] if self.refine is not None else [])
 
+    def table_ids(self):
+        """Per level in table order, the ids of its codebooks' tables (int arrays of length m)."""
+        firsts = np.cumsum([0] + [q.m for q in self.levels()])
+        return [first + np.arange(q.m) for q, first in zip(self.levels(), firsts)]
+
     def in_table_order(self, indices):
         """(fine, coarse[, refine]) index maps -> [(quantizer, maps)] in table order."""
         i1, i2, *rest = indices
@@ -237,11 +242,9 @@ def fit_tables(index_maps, model):
     every codeword stays codable)."""
     counts = [np.full(q.k, 0.5) for q in model.levels() for _ in range(q.m)]
     for maps in index_maps:
-        first = 0
-        for q, idx in model.in_table_order(maps):
-            for j in range(q.m):
-                counts[first + j] += np.bincount(idx[j].ravel(), minlength=q.k)
-            first += q.m
+        for ids, (q, idx) in zip(model.table_ids(), model.in_table_order(maps)):
+            for j, t in enumerate(ids):
+                counts[t] += np.bincount(idx[j].ravel(), minlength=q.k)
     pmfs = [np.append(c / c.sum(), 1e-9) for c in counts]  # the escape entry is never used
     return TableSet.from_pmfs(pmfs, [0] * len(pmfs))
 
@@ -252,15 +255,13 @@ def index_penalties(tables, model, weight, device="cpu"):
     posterior, the tables taken as the mixture weights; 0: the nearest). (fine m1 x k1, coarse
     m2 x k2[, refine m3 x k3]) float32 tensors, or Nones for weight 0. The decoder never needs
     them: any choice decodes."""
-    firsts = np.cumsum([0] + [q.m for q in model.levels()])
-
-    def level(i):
-        q = model.levels()[i]
+    def level(q, ids):
         if not weight:
             return None
-        p = np.stack([tables.probabilities(firsts[i] + j)[:q.k] for j in range(q.m)])
+        p = np.stack([tables.probabilities(t)[:q.k] for t in ids])
         return torch.from_numpy(-weight * np.log(p)).float().to(device)
-    return (level(1), level(0)) + ((level(2),) if model.refine is not None else ())
+    coarse, fine, *refine = [level(q, ids) for q, ids in zip(model.levels(), model.table_ids())]
+    return (fine, coarse, *refine)
 
 
 def fit_rate_weighted_tables(tiles, model, weight, rounds=2):
@@ -315,11 +316,10 @@ class MgmCodec:
         """[(quantizer, index map shape, table ids)] in table and stream order, for an h x w tile:
         the coarse level at 1/32, the fine (and refine) level at 1/16."""
         h2, w2 = -(-h // STRIDE), -(-w // STRIDE)
-        out, first = [], 0
-        for q in self.model.levels():
+        out = []
+        for q, ids in zip(self.model.levels(), self.model.table_ids()):
             shape = (q.m, h2, w2) if q is self.model.coarse else (q.m, 2 * h2, 2 * w2)
-            out.append((q, shape, np.broadcast_to(first + np.arange(q.m)[:, None, None], shape)))
-            first += q.m
+            out.append((q, shape, np.broadcast_to(ids[:, None, None], shape)))
         return out
 
     def encode_tile(self, pixels):
