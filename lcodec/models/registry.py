@@ -52,15 +52,15 @@ MODELS = {
         # q3 with the coarse and fine levels fixed); the fixed-length bound is
         # (m1*log2 k1 + m3*log2 k3)/256 + (m2*log2 k2)/1024 bpp; rate_weight: the
         # encoder picks argmin T||v - c||^2 + rate_weight * code length in nats (mgm.index_penalties)
-        # instead of the nearest codeword (q3 and q4 keep the nearest: the top of the range)
+        # instead of the nearest codeword (q3 keeps the nearest)
         "qualities": {
             1: {"m1": 2, "k1": 256, "m2": 4, "k2": 256, "lmbda": 0.0035, "rate_weight": 0.5,
                 "note": "bound 0.094 bpp, RD choice"},
             2: {"m1": 8, "k1": 256, "m2": 4, "k2": 256, "lmbda": 0.0067, "rate_weight": 0.25,
                 "note": "bound 0.281 bpp, RD choice"},
             3: {"m1": 16, "k1": 256, "m2": 8, "k2": 256, "lmbda": 0.0130, "note": "bound 0.563 bpp"},
-            4: {"m1": 16, "k1": 256, "m2": 8, "k2": 256, "m3": 8, "k3": 256, "lmbda": 0.0250,
-                "note": "refine stage, bound 0.813 bpp"},
+            4: {"m1": 16, "k1": 256, "m2": 8, "k2": 256, "m3": 16, "k3": 256, "lmbda": 0.0400,
+                "rate_weight": 0.25, "note": "refine stage, bound 1.063 bpp, RD choice"},
         },
         "arch": {"N": 96, "C": 128},
         "tile": 1024,
