@@ -216,3 +216,15 @@ def test_prefetched_batches_are_the_samplers_own_in_order(photo):
         assert a.min() >= -0.5 and a.max() <= 0.5
     crops = CropSampler(images[:1], seed=1).draw(2, 32)
     assert crops.dtype == torch.uint8 and torch.equal(CropSampler(images[:1], seed=1).batch(2, 32), crops.float() / 255 - 0.5)
+
+
+def test_sampler_records_where_each_crop_was_cut(photo):
+    from lcodec.train.data import CropSampler
+    image = torch.from_numpy(photo[:160, :200].copy()).permute(2, 0, 1).contiguous()
+    sampler = CropSampler([image, image.flip(-1)], seed=5)
+    crops = sampler.draw(6, 48)
+    assert len(sampler.boxes) == len(sampler.sources) == 6
+    for crop, source, (y, x, side) in zip(crops, sampler.sources, sampler.boxes):
+        cut = [image, image.flip(-1)][source][:, y:y + side, x:x + side]
+        assert side == 48 and any(torch.equal(crop, cut.flip(dims)) if dims else torch.equal(crop, cut)
+                                  for dims in ((), (-1,), (-2,), (-1, -2)))

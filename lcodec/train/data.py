@@ -27,19 +27,21 @@ class CropSampler:
         self.images = images
         self.rng = np.random.default_rng(seed)
         self.sources = []    # the image index of each crop of the last batch
+        self.boxes = []      # and where in that image it was cut: (y, x, side)
 
     def draw(self, size, crop):
         """The next batch as it is stored: uint8, size x 3 x crop x crop (float when an image
         smaller than the crop had to be enlarged)."""
         out = torch.empty(size, 3, crop, crop, dtype=torch.uint8)
         enlarged = {}
-        self.sources = []
+        self.sources, self.boxes = [], []
         for i in range(size):
             self.sources.append(int(self.rng.integers(len(self.images))))
             img = self.images[self.sources[-1]]
             _, h, w = img.shape
             c = min(crop, h, w)
             y, x = self.rng.integers(h - c + 1), self.rng.integers(w - c + 1)
+            self.boxes.append((int(y), int(x), c))
             t = img[:, y:y + c, x:x + c]
             if self.rng.random() < 0.5:
                 t = t.flip(-1)

@@ -63,6 +63,26 @@ def bits(likelihoods):
     return sum(-torch.log2(v).sum() for v in likelihoods.values())
 
 
+def rd_step(model, opt, params, out, x, lmbda):
+    """One optimiser step on lmbda * 255^2 * MSE + bpp (CompressAI's convention) + the aux loss,
+    from the model's output `out` for crops x; the step's PSNR and bpp."""
+    mse = torch.mean((out["x_hat"] - x) ** 2)
+    bpp = bits(out["likelihoods"]) / x[:, 0].numel()
+    loss = lmbda * 255 ** 2 * mse + bpp + model.aux_loss()
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+    return {"psnr": 10 * math.log10(1.0 / max(mse.item(), 1e-12)), "bpp": bpp.item()}
+
+
+def val_metrics(out, v):
+    """(PSNR of the 8-bit reconstruction, estimated bpp) of one validation crop v (1 x 3 x H x W)."""
+    x_hat = torch.round(out["x_hat"].clamp(0, 1) * 255) / 255
+    return (10 * math.log10(1.0 / max(torch.mean((x_hat - v) ** 2).item(), 1e-12)),
+            bits(out["likelihoods"]).item() / v[0, 0].numel())
+
+
 def build(name, quality):
     """The untrained peer, or CLC (its base plus the conditioning)."""
     if model_spec(name)["family"] == "clc":
@@ -105,15 +125,7 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
         x = sampler.batch(b, c).to(device) + 0.5          # the sampler gives [-0.5, 0.5]
         if refs is not None and (refs.latents is None or step % REFRESH == 0):
             refs.refresh(model)
-        out = forward(x, sampler.sources)
-        mse = torch.mean((out["x_hat"] - x) ** 2)
-        bpp = bits(out["likelihoods"]) / (b * c * c)
-        loss = lmbda * 255 ** 2 * mse + bpp + model.aux_loss()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(main, 1.0)
-        opt.step()
-        return {"psnr": 10 * math.log10(1.0 / max(mse.item(), 1e-12)), "bpp": bpp.item(), "lr": cur_lr}
+        return {**rd_step(model, opt, main, forward(x, sampler.sources), x, lmbda), "lr": cur_lr}
 
     @torch.no_grad()
     def validate():
@@ -125,10 +137,9 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
         psnrs, bpps = [], []
         for v in val:
             v = v[..., :v.shape[-2] // 64 * 64, :v.shape[-1] // 64 * 64].to(device) + 0.5  # the 64 px stride
-            out = forward(v)
-            x_hat = torch.round(out["x_hat"].clamp(0, 1) * 255) / 255
-            psnrs.append(10 * math.log10(1.0 / max(torch.mean((x_hat - v) ** 2).item(), 1e-12)))
-            bpps.append(bits(out["likelihoods"]).item() / v[0, 0].numel())
+            p, b = val_metrics(forward(v), v)
+            psnrs.append(p)
+            bpps.append(b)
         model.train()
         return {"val_psnr": sum(psnrs) / len(psnrs), "val_bpp_est": sum(bpps) / len(bpps)}
 
