@@ -114,7 +114,23 @@ def test_retrieval_never_picks_a_reference_from_the_crops_own_photo():
     assert clc.nearest(p, d["centroids"], 2, exclude).tolist() == [[1, 2], [0, 1]]
 
 
-def test_train_a_few_steps_then_export_with_a_dictionary(tmp_path, photo, monkeypatch):
+def test_same_photo_references_are_the_nearest_grid_crops_outside_the_training_crop(photo, monkeypatch):
+    from lcodec.train.hyperprior_train import PhotoGrid, overlaps
+    monkeypatch.setattr(clc, "REF_SIZE", 64)
+    grid = PhotoGrid(torch.from_numpy(photo.copy()).permute(2, 0, 1).contiguous(), clc)
+    assert len(grid.boxes) == (photo.shape[0] // 64) * (photo.shape[1] // 64)
+    grid.latents = torch.arange(len(grid.boxes), dtype=torch.float32)[:, None, None, None]
+    k = grid.boxes.index((64, 128, 64, 64))
+    crop = grid.crops[k].double() / 255
+    far = (256, 448, 100, 100)    # a training crop elsewhere: the grid crop identical to `crop` comes first
+    assert grid.references(crop, far, 1).flatten().tolist() == [k]
+    inside = (40, 100, 128, 128)  # a training crop over it: neither it nor any crop it touches
+    ids = grid.references(crop, inside, 3).flatten().long().tolist()
+    assert k not in ids and not any(overlaps(grid.boxes[i], inside) for i in ids)
+
+
+@pytest.mark.parametrize("same_photo_refs", [False, True])
+def test_train_a_few_steps_then_export_with_a_dictionary(tmp_path, photo, monkeypatch, same_photo_refs):
     from lcodec.models import registry
     from lcodec.train import export, hyperprior_train
     save_crops(photo, tmp_path, 160, 200)
@@ -124,7 +140,8 @@ def test_train_a_few_steps_then_export_with_a_dictionary(tmp_path, photo, monkey
     monkeypatch.setattr(hyperprior_train, "DICTIONARY_CROPS", 30)
     torch.set_num_threads(1)
     rec, state = hyperprior_train.run("clc", 1, tmp_path, tmp_path, minutes=0.05, resume=False, device="cpu",
-                                      run_dir=tmp_path / "run", batch=2, crop=64, val_every=10 ** 6)
+                                      run_dir=tmp_path / "run", batch=2, crop=64, val_every=10 ** 6,
+                                      same_photo_refs=same_photo_refs)
     assert state.step > 0 and np.isfinite(rec["val_psnr"]) and rec["val_bpp_est"] > 0
     half, tables, dictionary = export.shipped_state("clc", 1, tmp_path / "run", tmp_path)
     assert half["cond.query.weight"].dtype == torch.float16

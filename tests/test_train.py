@@ -178,7 +178,7 @@ def test_teacher_is_the_installed_codec_and_distillation_trains(tmp_path, photo)
     assert state.step > 0 and np.isfinite(rec["val_psnr"])
 
 
-def test_walloc_and_mgm_options_are_refused_elsewhere(tmp_path, photo):
+def test_family_options_are_refused_elsewhere(tmp_path, photo):
     from click.testing import CliRunner
     from lcodec.cli.main import cli
     Image.fromarray(photo[:64, :64]).save(tmp_path / "a.png")
@@ -188,6 +188,9 @@ def test_walloc_and_mgm_options_are_refused_elsewhere(tmp_path, photo):
     r = CliRunner().invoke(cli, ["train", "walloc-rgb", "-q", "1", "--data", str(tmp_path), "--minutes", "0",
                                  "--prior-weight", "0.5", "--run-dir", str(tmp_path / "run")])
     assert r.exit_code == 1 and "--prior-weight is an mgm option" in r.output
+    r = CliRunner().invoke(cli, ["train", "mbt2018-mean", "-q", "1", "--data", str(tmp_path), "--minutes", "0",
+                                 "--same-photo-refs", "--run-dir", str(tmp_path / "run")])
+    assert r.exit_code == 1 and "--same-photo-refs is a clc option" in r.output
 
 
 @pytest.mark.parametrize("schedule", [True, False])

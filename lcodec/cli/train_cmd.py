@@ -36,13 +36,16 @@ import click
 @click.option("--constant-lr", is_flag=True, help="WaLLoC: the peak learning rate throughout (no warm-up, no cosine).")
 @click.option("--prior-weight", type=float, default=0.0, show_default=True,
               help="mgm: sample training codes from the mixture posterior, log(mixture weight) x this added to the logits.")
+@click.option("--same-photo-refs", is_flag=True,
+              help="clc: train with references cut from each crop's own photo (outside the crop) "
+                   "instead of the dictionary's; validation and the codec keep the dictionary.")
 @click.option("--stage", type=click.Choice(["autoencoder", "codebook", "restorer"]), default=None,
               help="vqgan: what to train [default: codebook when --init-from has a larger codebook, else autoencoder].")
 @click.option("--export", "export_version", type=int, default=None,
               help="After training, export fp16 weights + frozen tables as this model version.")
 def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_dir, batch, crop, lr,
               no_pca, init_shipped, init_from, threads, lmbda, step_scale, freeze_encoder, teacher, fixed_crop,
-              fixed_step, constant_lr, prior_weight, stage, export_version):
+              fixed_step, constant_lr, prior_weight, same_photo_refs, stage, export_version):
     """Train MODEL at quality -q on a folder of data, for --minutes of wall time."""
     import sys
     import torch
@@ -72,6 +75,10 @@ def train_cmd(model, quality, data_dir, val_dir, minutes, resume, device, run_di
         extra.update(prior_weight=prior_weight, freeze_encoder=freeze_encoder)
     elif prior_weight:
         raise InputError("--prior-weight is an mgm option")
+    if spec["family"] == "clc":
+        extra["same_photo_refs"] = same_photo_refs
+    elif same_photo_refs:
+        raise InputError("--same-photo-refs is a clc option")
     if spec["family"] == "vqgan":
         extra["stage"] = stage
     elif stage:

@@ -7,7 +7,8 @@ On the device (scripts/device_run.sh wraps this with the carried wheels and data
 
 fine-tunes each MODEL:QUALITY:MINUTES from its shipped weights (or trains it from scratch if
 none ship; any trainable family: walloc-*, mgm, vqgan, the hyperpriors and clc; an mgm level
-trains on the index choice its encoder makes, `--prior-weight` its rate_weight), writes
+trains on the index choice its encoder makes, `--prior-weight` its rate_weight, and a clc level
+on references from each crop's own photo, `--same-photo-refs`), writes
 fp16 weights + frozen tables + one records.json to $OUT (2 files per model, < 16 MiB each), and
 checks that files encoded on the GPU decode to the same symbols on the CPU and the GPU, and
 whether they are byte-identical to CPU-encoded ones (device_check.json). Back here:
@@ -93,9 +94,11 @@ def train_one(plan, call):
     run_dir = os.path.join("/tmp/lcodec-runs", f"{name}-q{quality}" + (f"-{stage}" if stage else ""))
     lr = STAGE_LR[stage] if init else None
     t = time.time()
-    # an mgm level trains on the index choice its encoder makes
-    prior = ({"prior_weight": registry.quality_spec(name, quality).get("rate_weight", 0.0)}
-             if registry.model_spec(name)["family"] == "mgm" else {})
+    # an mgm level trains on the index choice its encoder makes; a clc level on references cut
+    # from each crop's own photo (docs/clc/same_photo_training.md)
+    family = registry.model_spec(name)["family"]
+    prior = ({"prior_weight": registry.quality_spec(name, quality).get("rate_weight", 0.0)} if family == "mgm"
+             else {"same_photo_refs": True} if family == "clc" else {})
     rec, state = trainer(name).run(name, quality, data_dir, val_dir, minutes, False, dev, run_dir,
                                    batch=batch, crop=crop_q, init_from=init, val_every=10 ** 9,
                                    **({"lr": lr} if lr else {}), **({"stage": stage} if stage else {}),

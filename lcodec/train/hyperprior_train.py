@@ -6,7 +6,12 @@ that the coder offsets z by.
 CLC also builds its reference dictionary from the training photos (once per run, kept in the
 run folder), retrieves R references for every crop (never from the crop's own photo: the
 hidden photos are never in the dictionary either) and refreshes the references' latents
-round(g_a(reference)) every REFRESH steps (no gradient flows through them)."""
+round(g_a(reference)) every REFRESH steps (no gradient flows through them).
+
+With same_photo_refs, a training crop's references are instead cut from its own photo, outside
+the crop (the R nearest by retrieval feature among a grid of 256 px crops): references that
+share content with the input, so the conditioning is rewarded for using them. Validation and
+the codec keep the dictionary."""
 import math
 import time
 
@@ -22,10 +27,38 @@ REFRESH = 100
 DICTIONARY_CROPS = 2000    # random crops clustered into the dictionary
 
 
-class References:
-    """CLC's dictionary during training: retrieval per crop and the references' latents."""
+def overlaps(a, b):
+    """Whether boxes (y, x, height, width) a and b share a pixel."""
+    (ay, ax, ah, aw), (by, bx, bh, bw) = a, b
+    return ay < by + bh and by < ay + ah and ax < bx + bw and bx < ax + aw
 
-    def __init__(self, name, quality, images, run_dir):
+
+class PhotoGrid:
+    """One photo's non-overlapping reference-sized crops, their retrieval features and latents."""
+
+    def __init__(self, img, clc):
+        side = clc.REF_SIZE
+        _, h, w = img.shape
+        self.clc = clc
+        self.boxes = [(y, x, side, side) for y in range(0, h - side + 1, side) for x in range(0, w - side + 1, side)]
+        self.crops = torch.stack([img[:, y:y + side, x:x + side] for y, x, _, _ in self.boxes])
+        self.features = clc.retrieval_features(self.crops.double() / 255)
+        self.latents = None
+
+    def references(self, crop, box, r):
+        """Latents (r x M x 16 x 16) of the r grid crops nearest `crop` (3 x H x W in [0, 1]) by
+        retrieval feature, among those that do not overlap `box` (y, x, height, width); overlapping
+        ones only where the photo has fewer than r others."""
+        free = torch.tensor([not overlaps(box, b) for b in self.boxes])
+        dist = torch.cdist(self.clc.retrieval_features(crop[None].cpu()), self.features)[0]
+        return self.latents[torch.sort(dist.masked_fill(~free, float("inf")), stable=True).indices[:r]]
+
+
+class References:
+    """CLC's dictionary during training: retrieval per crop and the references' latents (and
+    with same_photo, each training photo's grid of references)."""
+
+    def __init__(self, name, quality, images, run_dir, same_photo=False):
         from pathlib import Path
         from ..models import clc
         from . import dist
@@ -42,15 +75,24 @@ class References:
                 path.with_suffix(".tmp").replace(path)
         self.r = arch["R"]
         self.latents = None
+        self.grids = [PhotoGrid(img, clc) for img in images] if same_photo else None
 
-    def refresh(self, model):
+    def refresh(self, model, grids=True):
+        """The references' latents from the current analysis (grids=False: the dictionary's only)."""
         was = model.training
         model.eval()
         self.latents = self.clc.reference_latents(model, self.d["crops"]).float()
+        if grids and self.grids:
+            for g in self.grids:
+                g.latents = self.clc.reference_latents(model, g.crops).float()
         model.train(was)
 
-    def for_batch(self, x, sources=None):
-        """B x R x M x 16 x 16 reference latents for crops x (B x 3 x H x W in [0, 1])."""
+    def for_batch(self, x, sources=None, boxes=None):
+        """B x R x M x 16 x 16 reference latents for crops x (B x 3 x H x W in [0, 1]); `sources`
+        and `boxes` (y, x, side): where the training crops were cut."""
+        if self.grids is not None and sources is not None:
+            return torch.stack([self.grids[s].references(xi, (y, x0, side, side), self.r)
+                                for xi, s, (y, x0, side) in zip(x, sources, boxes)]).to(x.device)
         p = self.clc.project(self.clc.retrieval_features(x.detach().cpu()), self.d)
         exclude = None
         if sources is not None:
@@ -92,7 +134,7 @@ def build(name, quality):
 
 
 def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batch=8, crop=None,
-        lr=3e-4, seed=0, val_every=500, init_from=None, lmbda=None):
+        lr=3e-4, seed=0, val_every=500, init_from=None, lmbda=None, same_photo_refs=False):
     torch.manual_seed(seed)
     lmbda = quality_spec(name, quality)["lmbda"] if lmbda is None else lmbda
     crop = crop or 128
@@ -107,16 +149,16 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
     val = data.center_crops(data.load_images(val_dir), 512) if val_dir else []
     model.to(device)
 
-    def forward(x, sources=None):
+    def forward(x, sources=None, boxes=None):
         if refs is None:
             return model(x)
-        return model(x, refs.for_batch(x, sources))
+        return model(x, refs.for_batch(x, sources, boxes))
 
     aux = [p for n, p in model.named_parameters() if n.endswith("quantiles")]
     main = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
     opt = torch.optim.Adam([{"params": main, "lr_scale": 1.0}, {"params": aux, "lr_scale": 10.0}], lr=lr)
     state = Run(run_dir, torch.nn.ModuleDict({"codec": model}), opt, resume)
-    refs = References(name, quality, images, run_dir) if is_clc else None
+    refs = References(name, quality, images, run_dir, same_photo_refs) if is_clc else None
     t0 = time.time()
 
     def step_fn(step, cur_lr):
@@ -125,7 +167,7 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
         x = sampler.batch(b, c).to(device) + 0.5          # the sampler gives [-0.5, 0.5]
         if refs is not None and (refs.latents is None or step % REFRESH == 0):
             refs.refresh(model)
-        return {**rd_step(model, opt, main, forward(x, sampler.sources), x, lmbda), "lr": cur_lr}
+        return {**rd_step(model, opt, main, forward(x, sampler.sources, sampler.boxes), x, lmbda), "lr": cur_lr}
 
     @torch.no_grad()
     def validate():
@@ -133,7 +175,7 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
             return {}
         model.eval()
         if refs is not None:
-            refs.refresh(model)
+            refs.refresh(model, grids=False)
         psnrs, bpps = [], []
         for v in val:
             v = v[..., :v.shape[-2] // 64 * 64, :v.shape[-1] // 64 * 64].to(device) + 0.5  # the 64 px stride
