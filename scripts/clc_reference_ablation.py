@@ -6,6 +6,8 @@ swapped for others.
     python scripts/clc_reference_ablation.py -q 1 --weights FILE   # any clc state (.pt)
 
 - dictionary: the R nearest dictionary entries (what the codec does);
+- dictionary, whole photo: the R entries nearest the whole photo instead of the crop (how much
+  retrieval over a larger region than the coded one loses; the codec retrieves per 1024 px tile);
 - same photo: the R nearest 256 px grid crops of the crop's own photo outside the crop
   (what `lcodec train clc --same-photo-refs` trains with; the codec never has these);
 - same photo, shuffled: those latents with their positions scrambled (same statistics, no
@@ -51,7 +53,7 @@ def main():
         grid = PhotoGrid(img, clc)
         grid.latents = clc.reference_latents(model, grid.crops).float()
         box = ((h - v.shape[-2]) // 2, (w - v.shape[-1]) // 2, v.shape[-2], v.shape[-1])
-        crops.append((v, grid.references(v[0], box, r)[None]))
+        crops.append((v, grid.references(v[0], box, r)[None], img[None].float() / 255))
 
     def shuffled(latents):
         flat = latents.flatten(3)
@@ -59,19 +61,20 @@ def main():
         return flat[..., order].reshape(latents.shape)
 
     modes = {
-        "dictionary": lambda v, own: refs.for_batch(v),
-        "same photo": lambda v, own: own,
-        "same photo, shuffled": lambda v, own: shuffled(own),
-        "zero": lambda v, own: torch.zeros_like(own),
+        "dictionary": lambda v, own, whole: refs.for_batch(v),
+        "dictionary, whole photo": lambda v, own, whole: refs.for_batch(whole),
+        "same photo": lambda v, own, whole: own,
+        "same photo, shuffled": lambda v, own, whole: shuffled(own),
+        "zero": lambda v, own, whole: torch.zeros_like(own),
     }
     rows = []
     with torch.no_grad():
         for mode, pick in modes.items():
-            rows.append((mode, [val_metrics(model(v, pick(v, own)), v) for v, own in crops]))
+            rows.append((mode, [val_metrics(model(v, pick(v, own, whole)), v) for v, own, whole in crops]))
         for layer in (model.cond.to_params, model.to_synthesis):
             layer.weight.zero_()
             layer.bias.zero_()
-        rows.append(("conditioning off", [val_metrics(model(v, own), v) for v, own in crops]))
+        rows.append(("conditioning off", [val_metrics(model(v, own), v) for v, own, _ in crops]))
     print(f"clc q{args.quality} ({path}), {len(crops)} val crops of 512 px\n")
     print("| references | PSNR dB | bpp (estimated) |\n|---|---|---|")
     for mode, m in rows:
