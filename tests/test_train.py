@@ -227,7 +227,7 @@ def test_sampler_records_where_each_crop_was_cut(photo):
     sampler = CropSampler([image, image.flip(-1)], seed=5)
     crops = sampler.draw(6, 48)
     assert len(sampler.boxes) == len(sampler.sources) == 6
-    for crop, source, (y, x, side) in zip(crops, sampler.sources, sampler.boxes):
-        cut = [image, image.flip(-1)][source][:, y:y + side, x:x + side]
-        assert side == 48 and any(torch.equal(crop, cut.flip(dims)) if dims else torch.equal(crop, cut)
+    for crop, source, (y, x, h, w) in zip(crops, sampler.sources, sampler.boxes):
+        cut = [image, image.flip(-1)][source][:, y:y + h, x:x + w]
+        assert h == w == 48 and any(torch.equal(crop, cut.flip(dims)) if dims else torch.equal(crop, cut)
                                   for dims in ((), (-1,), (-2,), (-1, -2)))

@@ -27,7 +27,7 @@ class CropSampler:
         self.images = images
         self.rng = np.random.default_rng(seed)
         self.sources = []    # the image index of each crop of the last batch
-        self.boxes = []      # and where in that image it was cut: (y, x, side)
+        self.boxes = []      # and where in that image it was cut: (y, x, height, width)
 
     def draw(self, size, crop):
         """The next batch as it is stored: uint8, size x 3 x crop x crop (float when an image
@@ -41,7 +41,7 @@ class CropSampler:
             _, h, w = img.shape
             c = min(crop, h, w)
             y, x = self.rng.integers(h - c + 1), self.rng.integers(w - c + 1)
-            self.boxes.append((int(y), int(x), c))
+            self.boxes.append((int(y), int(x), c, c))
             t = img[:, y:y + c, x:x + c]
             if self.rng.random() < 0.5:
                 t = t.flip(-1)

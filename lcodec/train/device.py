@@ -97,12 +97,15 @@ def train_one(plan, call):
     # an mgm level trains on the index choice its encoder makes; a clc level on references cut
     # from each crop's own photo (docs/clc/same_photo_training.md)
     family = registry.model_spec(name)["family"]
-    prior = ({"prior_weight": registry.quality_spec(name, quality).get("rate_weight", 0.0)} if family == "mgm"
-             else {"same_photo_refs": True} if family == "clc" else {})
+    family_options = {}
+    if family == "mgm":
+        family_options["prior_weight"] = registry.quality_spec(name, quality).get("rate_weight", 0.0)
+    elif family == "clc":
+        family_options["same_photo_refs"] = True
     rec, state = trainer(name).run(name, quality, data_dir, val_dir, minutes, False, dev, run_dir,
                                    batch=batch, crop=crop_q, init_from=init, val_every=10 ** 9,
                                    **({"lr": lr} if lr else {}), **({"stage": stage} if stage else {}),
-                                   **prior)
+                                   **family_options)
     version = (entry["version"] if entry else 0) + 1
     stem = f"{name}-q{quality}-v{version}"
     started_from = shipped_as.get(init, os.path.basename(init) if init else None)
@@ -111,7 +114,7 @@ def train_one(plan, call):
     half, tables, dictionary = export.shipped_state(name, quality, run_dir, data_dir)
     export.save_files(half, tables, out, stem, dictionary)   # a later stage of the same level replaces them
     step = {"plan": plan, "steps": state.step, "peak_lr": lr, "wall_minutes": round((time.time() - t) / 60, 1),
-            "started_from": started_from, "device_val": rec, **prior}
+            "started_from": started_from, "device_val": rec, **family_options}
     earlier = records.get(stem, {}).get("stages", [])
     records[stem] = {"model": name, "quality": quality, "version": version,
                      "steps": sum(s["steps"] for s in earlier) + state.step,

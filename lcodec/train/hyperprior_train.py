@@ -89,10 +89,10 @@ class References:
 
     def for_batch(self, x, sources=None, boxes=None):
         """B x R x M x 16 x 16 reference latents for crops x (B x 3 x H x W in [0, 1]); `sources`
-        and `boxes` (y, x, side): where the training crops were cut."""
+        and `boxes` (y, x, height, width): where the training crops were cut."""
         if self.grids is not None and sources is not None:
-            return torch.stack([self.grids[s].references(xi, (y, x0, side, side), self.r)
-                                for xi, s, (y, x0, side) in zip(x, sources, boxes)]).to(x.device)
+            return torch.stack([self.grids[s].references(xi, box, self.r)
+                                for xi, s, box in zip(x, sources, boxes)]).to(x.device)
         p = self.clc.project(self.clc.retrieval_features(x.detach().cpu()), self.d)
         exclude = None
         if sources is not None:
