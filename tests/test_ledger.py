@@ -31,8 +31,10 @@ def test_lineage_follows_init_from_and_init_and_sums_steps():
             _rec("m", 3, 3, 20, "lcodec train m -q 3 --init"),      # v2 was never shipped: from v1
             _rec("m", 1, 1, 5, "lcodec train m -q 1 --init-from runs/x/last.pt"),
             _rec("v", 3, 1, "10 + 2", "lcodec train v -q 3"),
-            _rec("v", 1, 1, 4, "lcodec train v -q 1 --init-from lcodec/models/weights/v-q3-v1.pt")]
-    m2, m3, _, m3v3, m1, v3, v1 = rows
+            _rec("v", 1, 1, 4, "lcodec train v -q 1 --init-from lcodec/models/weights/v-q3-v1.pt"),
+            # a start file copied out of git history: the record names it
+            _rec("c", 2, 1, 30, "lcodec train c -q 2 --init-from /tmp/old.pt", started_from="m-q2-v1.pt")]
+    m2, m3, _, m3v3, m1, v3, v1, c2 = rows
     assert ledger.parent(m2, rows) is None
     assert ledger.parent(m3, rows) is m2
     assert ledger.parent(m3v3, rows) is m3
@@ -40,3 +42,4 @@ def test_lineage_follows_init_from_and_init_and_sums_steps():
     assert [ledger.steps_from_scratch(r, rows) for r in (m2, m3, m3v3, m1)] == [100, 150, 170, 5]
     assert ledger.steps_from_scratch(v1, rows) is None  # a parent's count is not a number
     assert ledger.parent(v1, rows) is v3
+    assert ledger.parent(c2, rows) is m2 and ledger.steps_from_scratch(c2, rows) == 130

@@ -125,6 +125,8 @@ def parent(record, rows):
     if record.get("stages"):   # a device record: its first stage names the weights it started from
         start = record["stages"][0].get("started_from")
         return next((r for r in rows if r["weights_file"] == start), None)
+    if record.get("started_from"):   # named outright where the command's path does not say it
+        return next((r for r in rows if r["weights_file"] == record["started_from"]), None)
     if isinstance(record.get("finetuned_from"), int):
         return next((r for r in rows if (r["model"], r["quality"], r["version"]) ==
                      (record["model"], record["quality"], record["finetuned_from"])), None)
