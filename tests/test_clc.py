@@ -129,6 +129,19 @@ def test_same_photo_references_are_the_nearest_grid_crops_outside_the_training_c
     assert k not in ids and not any(overlaps(grid.boxes[i], inside) for i in ids)
 
 
+def test_training_references_are_re_encoded_on_their_schedule_and_after_a_resume():
+    from lcodec.train.hyperprior_train import GRID_REFRESH, REFRESH, References
+    refs = References.__new__(References)     # only the schedule: no photos, no dictionary
+    done = []
+    refs.refresh = lambda model: done.append(model)   # below, the step stands in for the model
+    for every in (REFRESH, GRID_REFRESH):
+        refs.every, refs.refreshed_at, done[:] = every, None, []
+        for step in range(200, 200 + 2 * every + 1):   # a run resumed at step 200
+            refs.refresh_if_due(step, step)
+        assert done == [200, 200 + every, 200 + 2 * every]
+    assert GRID_REFRESH > REFRESH
+
+
 @pytest.mark.parametrize("same_photo_refs", [False, True])
 def test_train_a_few_steps_then_export_with_a_dictionary(tmp_path, photo, monkeypatch, same_photo_refs):
     from lcodec.models import registry

@@ -10,8 +10,8 @@ round(g_a(reference)) every REFRESH steps (no gradient flows through them).
 
 With same_photo_refs, a training crop's references are instead cut from its own photo, outside
 the crop (the R nearest by retrieval feature among a grid of 256 px crops): references that
-share content with the input, so the conditioning is rewarded for using them. Validation and
-the codec keep the dictionary."""
+share content with the input, so the conditioning is rewarded for using them; their latents
+are refreshed every GRID_REFRESH steps. Validation and the codec keep the dictionary."""
 import math
 import time
 
@@ -23,7 +23,10 @@ from ..models.state import load_matching
 from . import data
 from .loop import Run, train
 
-REFRESH = 100
+REFRESH = 100          # steps between re-encodings of the dictionary's 32 references (~4 s)
+GRID_REFRESH = 500     # the same with same-photo references, ~370 crops (~45 s on one thread:
+                       # every 100 steps, it was a quarter of the run's time, all that a clc
+                       # step cost beyond its base's; scripts/clc_step_cost.py)
 DICTIONARY_CROPS = 2000    # random crops clustered into the dictionary
 
 
@@ -76,6 +79,8 @@ class References:
         self.r = arch["R"]
         self.latents = None
         self.grids = [PhotoGrid(img, clc) for img in images] if same_photo else None
+        self.every = GRID_REFRESH if same_photo else REFRESH
+        self.refreshed_at = None
 
     def refresh(self, model, grids=True):
         """The references' latents from the current analysis (grids=False: the dictionary's only)."""
@@ -86,6 +91,12 @@ class References:
             for g in self.grids:
                 g.latents = self.clc.reference_latents(model, g.crops).float()
         model.train(was)
+
+    def refresh_if_due(self, model, step):
+        """Re-encode the training references at the first step and every `self.every` after."""
+        if self.refreshed_at is None or step - self.refreshed_at >= self.every:
+            self.refresh(model)
+            self.refreshed_at = step
 
     def for_batch(self, x, sources=None, boxes=None):
         """B x R x M x 16 x 16 reference latents for crops x (B x 3 x H x W in [0, 1]); `sources`
@@ -165,8 +176,8 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
         late = time.time() - t0 >= 0.6 * minutes * 60
         c, b = (late_crop, max(1, batch // 4)) if late else (crop, batch)
         x = sampler.batch(b, c).to(device) + 0.5          # the sampler gives [-0.5, 0.5]
-        if refs is not None and (refs.latents is None or step % REFRESH == 0):
-            refs.refresh(model)
+        if refs is not None:
+            refs.refresh_if_due(model, step)
         return {**rd_step(model, opt, main, forward(x, sampler.sources, sampler.boxes), x, lmbda), "lr": cur_lr}
 
     @torch.no_grad()
