@@ -13,6 +13,8 @@ swapped for others.
 - same photo, shuffled: those latents with their positions scrambled (same statistics, no
   layout to align);
 - zero: all-zero reference latents;
+- dictionary, moments path off: the dictionary's references with the moments path (each
+  reference's per-channel mean and spread, for models that have one) zeroed;
 - conditioning off: the conditioner's two outputs (entropy-parameter shift and synthesis
   input) zeroed, which is the base codec with this model's weights."""
 import argparse
@@ -71,6 +73,11 @@ def main():
     with torch.no_grad():
         for mode, pick in modes.items():
             rows.append((mode, [val_metrics(model(v, pick(v, own, whole)), v) for v, own, whole in crops]))
+        if model.cond.moments is not None:
+            model.cond.moments.weight.zero_()
+            model.cond.moments.bias.zero_()
+            rows.append(("dictionary, moments path off",
+                         [val_metrics(model(v, refs.for_batch(v)), v) for v, _, _ in crops]))
         for layer in (model.cond.to_params, model.to_synthesis):
             layer.weight.zero_()
             layer.bias.zero_()

@@ -27,8 +27,8 @@ def small_dictionary(photo, model, entries=4):
 @pytest.fixture(scope="module")
 def codec(photo):
     torch.manual_seed(0)
-    model = clc.ClcNet(N=16, M=24, A=8)
-    for p in (model.cond.to_params, model.to_synthesis):   # as if trained: conditioning in use
+    model = clc.ClcNet(N=16, M=24, A=8, R=2, moments=True)
+    for p in (model.cond.to_params, model.to_synthesis, model.cond.moments):   # as if trained
         torch.nn.init.normal_(p.weight, std=0.05)
     to_fp16(model)  # fp16-exact weights, as shipped
     model.eval()
@@ -79,6 +79,24 @@ def test_an_untrained_conditioner_is_exactly_the_base_codec(photo):
     torch.manual_seed(2)
     b = base(x)
     torch.testing.assert_close(a["x_hat"], b["x_hat"])
+
+
+def test_the_moments_path_starts_as_the_model_without_it_and_reads_each_references_spread():
+    torch.manual_seed(3)
+    plain = clc.Conditioner(16, 24, 8).double()
+    with_moments = clc.Conditioner(16, 24, 8, R=2, moments=True).double()
+    with_moments.load_state_dict(plain.state_dict(), strict=False)
+    base = torch.randn(1, 48, 3, 5, dtype=torch.float64)
+    refs = torch.randn(1, 2, 24, 4, 4, dtype=torch.float64)
+    torch.testing.assert_close(with_moments.condition(base, refs), plain.condition(base, refs), rtol=0, atol=0)
+    torch.nn.init.normal_(with_moments.moments.weight, std=0.1)
+    # the second reference's spread doubled about its mean: the per-channel means stay, c moves
+    mean = refs[:, 1].mean((-2, -1), keepdim=True)
+    spread = refs.clone()
+    spread[:, 1] = mean + 2 * (refs[:, 1] - mean)
+    delta = with_moments.condition(base, spread) - with_moments.condition(base, refs)
+    attention_only = plain.condition(base, spread) - plain.condition(base, refs)
+    assert not torch.allclose(delta, attention_only)
 
 
 def test_bytes_and_parameters_do_not_depend_on_threads_or_input_precision(codec, crop):

@@ -111,14 +111,14 @@ def reference_latents(model, crops, batch=8):
 
 def build(name, quality):
     arch = model_arch(name, quality)
-    return ClcNet(arch["N"], arch["M"], arch["A"])
+    return ClcNet(arch["N"], arch["M"], arch["A"], arch["R"], arch.get("moments", False))
 
 
 class Conditioner(nn.Module):
     """Matching + synthesis of the conditioning latent, and the entropy parameters it shifts:
     everything the decoder must reproduce exactly (run in float64 on the CPU by the codec)."""
 
-    def __init__(self, N, M, A):
+    def __init__(self, N, M, A, R=2, moments=False):
         super().__init__()
         self.A = A
         self.query = nn.Conv2d(2 * M, A, 1)
@@ -129,6 +129,15 @@ class Conditioner(nn.Module):
         self.to_params = nn.Conv2d(M, 2 * M, 1)
         nn.init.zeros_(self.to_params.weight)   # start as the base codec
         nn.init.zeros_(self.to_params.bias)
+        # the moments path: each reference's per-channel mean and spread, straight into c. The
+        # ablations found the conditioning reads the references' statistics, not their layout;
+        # attention can average values but not take their spread, and it pools all references
+        # alike where the nearest matters most. Zero at the start, so a model without it loads
+        # and starts unchanged.
+        self.moments = nn.Conv2d(2 * R * M, M, 1) if moments else None
+        if moments:
+            nn.init.zeros_(self.moments.weight)
+            nn.init.zeros_(self.moments.bias)
 
     def forward(self, base, refs):
         """(entropy parameters B x 2M x h x w, conditioning latent c B x M x h x w) from the
@@ -146,16 +155,21 @@ class Conditioner(nn.Module):
         v = flat.reshape(b, r, m, hr * wr).permute(0, 1, 3, 2).reshape(b, -1, m)  # B x K x M
         att = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(self.A), dim=-1)   # B x hw x K
         aligned = (att @ v).transpose(1, 2).reshape(b, m, *base.shape[-2:])
-        return self.fuse(torch.cat([aligned, base], 1))
+        c = self.fuse(torch.cat([aligned, base], 1))
+        if self.moments is not None:
+            per_ref = refs.flatten(3)                                               # B x R x M x hr wr
+            stats = torch.cat([per_ref.mean(-1), per_ref.std(-1, unbiased=False)], 2)  # B x R x 2M
+            c = c + self.moments(stats.reshape(b, -1, 1, 1))
+        return c
 
 
 class ClcNet(MeanScaleHyperprior):
     """mbt2018-mean (same module names, so its weights load) + the conditioner and the
     conditioning of the synthesis."""
 
-    def __init__(self, N, M, A):
+    def __init__(self, N, M, A, R=2, moments=False):
         super().__init__(N=N, M=M)
-        self.cond = Conditioner(N, M, A)
+        self.cond = Conditioner(N, M, A, R, moments)
         self.to_synthesis = nn.Conv2d(M, M, 1)
         nn.init.zeros_(self.to_synthesis.weight)
         nn.init.zeros_(self.to_synthesis.bias)

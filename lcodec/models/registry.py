@@ -114,7 +114,7 @@ MODELS = {
         "description": "CLC: mbt2018-mean conditioned on R=2 references retrieved from a 32-entry learned dictionary",
         # A: matching (query/key) width; R: references per tile; entries: dictionary size
         "qualities": {
-            1: {"lmbda": 0.0018, "note": "mbt2018-mean q1 + references"},
+            1: {"lmbda": 0.0018, "note": "mbt2018-mean q1 + references", "moments": True},
             2: {"lmbda": 0.0067, "note": "mbt2018-mean q2 + references"},
             3: {"lmbda": 0.0250, "note": "mbt2018-mean q3 + references"},
         },
@@ -140,9 +140,10 @@ def quality_spec(name, quality):
 
 def model_arch(name, quality):
     """Constructor arguments of the model for (name, quality): the model's arch, plus the
-    fields a quality sets for itself (WaLLoC's latent width and bits, MGM's codebooks)."""
+    fields a quality sets for itself (WaLLoC's latent width and bits, MGM's codebooks, CLC's
+    moments path)."""
     spec, q = model_spec(name), quality_spec(name, quality)
-    return {**spec["arch"], **{k: q[k] for k in ("latent", "bits", "m1", "k1", "m2", "k2", "m3", "k3", "K") if k in q}}
+    return {**spec["arch"], **{k: q[k] for k in ("latent", "bits", "m1", "k1", "m2", "k2", "m3", "k3", "K", "moments") if k in q}}
 
 
 def load_index():
