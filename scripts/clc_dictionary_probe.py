@@ -1,0 +1,62 @@
+"""Would a larger or sparser dictionary help a trained CLC? (an experiment for issue 7) One clc
+model, no retraining: its validation crops (512 px, centred, as in training; bpp estimated from
+the likelihoods) with references retrieved from dictionaries of other sizes, built the shipped
+way (k-means over random 256 px crops of the training photos, seed 0), each also with only
+every `stride`-th latent position of each reference kept (what a compact dictionary would ship:
+the conditioning reads the references' statistics, not their layout).
+
+    python scripts/clc_dictionary_probe.py -q 3 --entries 32 1024 --crops 2000 6000 --strides 1 4
+"""
+import argparse
+import tempfile
+import time
+
+import torch
+
+from lcodec.models import clc, registry
+from lcodec.models.state import load_matching
+from lcodec.train import data
+from lcodec.train.hyperprior_train import References, val_metrics
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-q", "--quality", type=int, required=True)
+    ap.add_argument("--entries", type=int, nargs="+", default=[32, 1024])
+    ap.add_argument("--crops", type=int, nargs="+", default=[2000, 6000],
+                    help="random crops clustered for each dictionary (one per --entries)")
+    ap.add_argument("--strides", type=int, nargs="+", default=[1, 4])
+    ap.add_argument("--data", default="../shared/data/images/train")
+    ap.add_argument("--val", default="../shared/data/images/val")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    if len(args.crops) != len(args.entries):
+        ap.error("give one --crops count per --entries size")
+    torch.set_num_threads(args.threads)
+    path = registry.verified_path(registry.weights_entry("clc", args.quality), "weights_file")
+    model = clc.build("clc", args.quality)
+    load_matching(model, torch.load(path, map_location="cpu", weights_only=True))
+    model.eval()
+    train = data.load_images(args.data)
+    crops = [v[..., :v.shape[-2] // 64 * 64, :v.shape[-1] // 64 * 64] + 0.5
+             for v in data.center_crops(data.load_images(args.val), 512)]
+    with tempfile.TemporaryDirectory() as tmp:
+        refs = References("clc", args.quality, train, tmp)
+    print(f"clc q{args.quality} ({path}), {len(crops)} val crops of 512 px\n")
+    print("| entries | crops clustered | positions kept | PSNR dB | bpp (estimated) | s |\n|---|---|---|---|---|---|")
+    for entries, count in zip(args.entries, args.crops):
+        t = time.time()
+        refs.d = clc.build_dictionary(train, entries, count=count, seed=0)
+        refs.refresh(model)
+        full = refs.latents
+        for stride in args.strides:
+            refs.latents = full[..., ::stride, ::stride]
+            with torch.no_grad():
+                m = [val_metrics(model(v, refs.for_batch(v)), v) for v in crops]
+            kept = f"{full.shape[-2] // stride + (full.shape[-2] % stride > 0)}^2"
+            print(f"| {entries} | {count} | {kept} | {sum(p for p, _ in m) / len(m):.2f} "
+                  f"| {sum(b for _, b in m) / len(m):.4f} | {time.time() - t:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
