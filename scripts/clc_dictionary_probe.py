@@ -16,7 +16,7 @@ import torch
 from lcodec.models import clc, registry
 from lcodec.models.state import load_matching
 from lcodec.train import data
-from lcodec.train.hyperprior_train import References, val_metrics
+from lcodec.train.hyperprior_train import References, val_crop, val_metrics
 
 
 def main():
@@ -38,8 +38,7 @@ def main():
     load_matching(model, torch.load(path, map_location="cpu", weights_only=True))
     model.eval()
     train = data.load_images(args.data)
-    crops = [v[..., :v.shape[-2] // 64 * 64, :v.shape[-1] // 64 * 64] + 0.5
-             for v in data.center_crops(data.load_images(args.val), 512)]
+    crops = [val_crop(v) for v in data.center_crops(data.load_images(args.val), 512)]
     with tempfile.TemporaryDirectory() as tmp:
         refs = References("clc", args.quality, train, tmp)
     print(f"clc q{args.quality} ({path}), {len(crops)} val crops of 512 px\n")
@@ -53,8 +52,7 @@ def main():
             refs.latents = full[..., ::stride, ::stride]
             with torch.no_grad():
                 m = [val_metrics(model(v, refs.for_batch(v)), v) for v in crops]
-            kept = f"{full.shape[-2] // stride + (full.shape[-2] % stride > 0)}^2"
-            print(f"| {entries} | {count} | {kept} | {sum(p for p, _ in m) / len(m):.2f} "
+            print(f"| {entries} | {count} | {refs.latents.shape[-2]}^2 | {sum(p for p, _ in m) / len(m):.2f} "
                   f"| {sum(b for _, b in m) / len(m):.4f} | {time.time() - t:.0f} |", flush=True)
 
 

@@ -25,7 +25,7 @@ import torch
 from lcodec.models import clc, registry
 from lcodec.models.state import load_matching
 from lcodec.train import data
-from lcodec.train.hyperprior_train import PhotoGrid, References, val_metrics
+from lcodec.train.hyperprior_train import PhotoGrid, References, val_crop, val_metrics
 
 
 def main():
@@ -50,7 +50,7 @@ def main():
     val_images = data.load_images(args.val)
     crops = []
     for img, v in zip(val_images, data.center_crops(val_images, 512)):
-        v = v[..., :v.shape[-2] // 64 * 64, :v.shape[-1] // 64 * 64] + 0.5
+        v = val_crop(v)
         _, h, w = img.shape
         grid = PhotoGrid(img, clc)
         grid.latents = clc.reference_latents(model, grid.crops).float()

@@ -129,6 +129,12 @@ def rd_step(model, opt, params, out, x, lmbda):
     return {"psnr": 10 * math.log10(1.0 / max(mse.item(), 1e-12)), "bpp": bpp.item()}
 
 
+def val_crop(v):
+    """A validation crop (from data.center_crops, in [-0.5, 0.5]) trimmed to the codecs' 64 px
+    stride and moved to [0, 1], as the models take it."""
+    return v[..., :v.shape[-2] // 64 * 64, :v.shape[-1] // 64 * 64] + 0.5
+
+
 def val_metrics(out, v):
     """(PSNR of the 8-bit reconstruction, estimated bpp) of one validation crop v (1 x 3 x H x W)."""
     x_hat = torch.round(out["x_hat"].clamp(0, 1) * 255) / 255
@@ -189,7 +195,7 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
             refs.refresh(model, grids=False)
         psnrs, bpps = [], []
         for v in val:
-            v = v[..., :v.shape[-2] // 64 * 64, :v.shape[-1] // 64 * 64].to(device) + 0.5  # the 64 px stride
+            v = val_crop(v).to(device)
             p, b = val_metrics(forward(v), v)
             psnrs.append(p)
             bpps.append(b)
