@@ -45,7 +45,7 @@ def main():
     print("| entries | crops clustered | positions kept | PSNR dB | bpp (estimated) | s |\n|---|---|---|---|---|---|")
     for entries, count in zip(args.entries, args.crops):
         t = time.time()
-        refs.d = clc.build_dictionary(train, entries, count=count, seed=0)
+        refs.d, refs.stride = clc.build_dictionary(train, entries, count=count, seed=0), 1
         refs.refresh(model)
         full = refs.latents
         for stride in args.strides:

@@ -151,12 +151,13 @@ def test_training_references_are_re_encoded_on_their_schedule_and_after_a_resume
     from lcodec.train.hyperprior_train import GRID_REFRESH, REFRESH, References
     refs = References.__new__(References)     # only the schedule: no photos, no dictionary
     done = []
-    refs.refresh = lambda model: done.append(model)   # below, the step stands in for the model
-    for every in (REFRESH, GRID_REFRESH):
-        refs.every, refs.refreshed_at, done[:] = every, None, []
+    refs.refresh = lambda model, grids: done.append((model, grids))   # the step stands in for the model
+    for every, grids in ((REFRESH, None), (GRID_REFRESH, ["a photo's grid"])):
+        refs.every, refs.grids, refs.refreshed_at, done[:] = every, grids, None, []
         for step in range(200, 200 + 2 * every + 1):   # a run resumed at step 200
             refs.refresh_if_due(step, step)
-        assert done == [200, 200 + every, 200 + 2 * every]
+        # same-photo runs re-encode their grids (the dictionary's references only to validate)
+        assert done == [(s, grids is not None) for s in (200, 200 + every, 200 + 2 * every)]
     assert GRID_REFRESH > REFRESH
 
 
@@ -165,10 +166,10 @@ def test_train_a_few_steps_then_export_with_a_dictionary(tmp_path, photo, monkey
     from lcodec.models import registry
     from lcodec.train import export, hyperprior_train
     save_crops(photo, tmp_path, 160, 200)
-    small = dict(registry.MODELS["clc"], arch={"N": 16, "M": 24, "A": 8, "R": 2, "entries": 3})
+    small = dict(registry.MODELS["clc"], arch={"N": 16, "M": 24, "A": 8, "R": 2, "entries": 3,
+                                               "dictionary_crops": 30, "ref_stride": 2})
     monkeypatch.setitem(registry.MODELS, "clc", small)
     monkeypatch.setattr(clc, "REF_SIZE", 64)
-    monkeypatch.setattr(hyperprior_train, "DICTIONARY_CROPS", 30)
     torch.set_num_threads(1)
     rec, state = hyperprior_train.run("clc", 1, tmp_path, tmp_path, minutes=0.05, resume=False, device="cpu",
                                       run_dir=tmp_path / "run", batch=2, crop=64, val_every=10 ** 6,
@@ -177,7 +178,11 @@ def test_train_a_few_steps_then_export_with_a_dictionary(tmp_path, photo, monkey
     half, tables, dictionary = export.shipped_state("clc", 1, tmp_path / "run", tmp_path)
     assert half["cond.query.weight"].dtype == torch.float16
     d = clc.load_dictionary_bytes(dictionary)
-    assert d["latents"].shape == (3, 24, 4, 4) and d["latents"].dtype == torch.int16
+    assert d["latents"].shape == (3, 24, 2, 2) and d["latents"].dtype == torch.int16   # 4 x 4, stride 2
+    # a registry with another dictionary size: the export builds the dictionary anew
+    monkeypatch.setitem(registry.MODELS, "clc", dict(small, arch=dict(small["arch"], entries=5)))
+    d5 = clc.load_dictionary_bytes(export.shipped_state("clc", 1, tmp_path / "run", tmp_path)[2])
+    assert d5["latents"].shape == (5, 24, 2, 2)
 
 
 def test_installed_clc_files_name_their_dictionary_and_refuse_another(crop):

@@ -5,7 +5,8 @@ built as the paper describes it, on the mbt2018-mean base codec (models/hyperpri
   features of many crops, standardised, reduced by PCA, clustered by k-means; each cluster's
   reference is the crop nearest its centroid. What ships (a tensor file whose sha256 is in every
   .lcf header) is the feature projection, the centroids, and each reference's quantized latent
-  round(g_a(reference)) as int16: the decoder needs no reference pixels.
+  round(g_a(reference)) as int16, every ref_stride-th position of it (registry): the decoder
+  needs no reference pixels.
 - Retrieval (encoder only): the tile's feature -> the R nearest centroids. Their ids are range
   coded (uniform over the dictionary) at the head of the tile stream, so they count in the bpp.
 - Conditional Latent Matching: the decoder does not have y before decoding it, so the
@@ -99,13 +100,14 @@ def build_dictionary(images, entries, dims=16, count=2000, size=None, seed=0):
             "source": torch.tensor([source[int(p)] for p in pick])}
 
 
-def reference_latents(model, crops, batch=8):
-    """round(g_a(crop)) of every reference crop (uint8), as int16 (what the dictionary ships)."""
+def reference_latents(model, crops, stride=1, batch=8):
+    """round(g_a(crop)) of every reference crop (uint8), every `stride`-th position kept, as
+    int16 (what the dictionary ships)."""
     out = []
     with torch.no_grad():
         for i in range(0, len(crops), batch):
             x = crops[i:i + batch].float().to(next(model.parameters()).device) / 255
-            out.append(torch.round(model.g_a(x)).cpu().to(torch.int16))
+            out.append(torch.round(model.g_a(x)[..., ::stride, ::stride]).cpu().to(torch.int16))
     return torch.cat(out)
 
 

@@ -111,14 +111,17 @@ MODELS = {
     "clc": {
         "modality": "image",
         "family": "clc",
-        "description": "CLC: mbt2018-mean conditioned on R=2 references retrieved from a 32-entry learned dictionary",
-        # A: matching (query/key) width; R: references per tile; entries: dictionary size
+        "description": "CLC: mbt2018-mean conditioned on R=2 references retrieved from a 1,024-entry learned dictionary",
+        # A: matching (query/key) width; R: references per tile; entries: dictionary size, k-means
+        # over dictionary_crops random crops; ref_stride: every ref_stride-th latent position of
+        # each reference is kept (4 x 4 of 16 x 16: the conditioning reads the references'
+        # statistics, not their layout; docs/clc/same_photo_training.md)
         "qualities": {
             1: {"lmbda": 0.0018, "note": "mbt2018-mean q1 + references", "moments": True},
             2: {"lmbda": 0.0067, "note": "mbt2018-mean q2 + references"},
             3: {"lmbda": 0.0250, "note": "mbt2018-mean q3 + references"},
         },
-        "arch": {"N": 128, "M": 192, "A": 64, "R": 2, "entries": 32},
+        "arch": {"N": 128, "M": 192, "A": 64, "R": 2, "entries": 1024, "dictionary_crops": 6000, "ref_stride": 4},
         "tile": 1024,
     },
 }

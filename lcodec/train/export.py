@@ -156,14 +156,16 @@ def mgm_fp16(name, quality, run_dir, data_dir):
     return half, mgm.fit_rate_weighted_tables(training_tiles(name, data_dir), model, weight)
 
 
-def clc_fp16(name, quality, run_dir):
-    """CLC's last checkpoint rounded to fp16, its frozen z tables, and its dictionary (bytes)
-    with the reference latents of exactly those fp16 weights."""
+def clc_fp16(name, quality, run_dir, data_dir):
+    """CLC's last checkpoint rounded to fp16, its frozen z tables, and its dictionary (bytes:
+    the run's, or built anew where the registry's dictionary size changed) with the
+    reference latents of exactly those fp16 weights."""
     from ..models import clc, hyperprior
+    from .hyperprior_train import References
     model, half = fp16_model(name, quality, run_dir)
-    built = torch.load(os.path.join(run_dir, "dictionary.pt"), map_location="cpu", weights_only=True)
-    latents = clc.reference_latents(model, built["crops"])
-    return half, hyperprior.fit_z_tables(model), clc.dictionary_bytes(dict(built, latents=latents))
+    refs = References(name, quality, data.load_images(data_dir), run_dir)
+    latents = clc.reference_latents(model, refs.d["crops"], refs.stride)
+    return half, hyperprior.fit_z_tables(model), clc.dictionary_bytes(dict(refs.d, latents=latents))
 
 
 def vqgan_fp16(name, quality, run_dir, data_dir):
@@ -192,7 +194,7 @@ def shipped_state(name, quality, run_dir, data_dir):
     for any model family."""
     family = registry.model_spec(name)["family"]
     if family == "clc":
-        return clc_fp16(name, quality, run_dir)
+        return clc_fp16(name, quality, run_dir, data_dir)
     if family == "hyperprior":
         return (*hyperprior_fp16(name, quality, run_dir), None)
     if family == "mgm":

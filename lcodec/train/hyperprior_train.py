@@ -4,9 +4,10 @@ convention), plus the factorized density's quantile (aux) loss, which only moves
 that the coder offsets z by.
 
 CLC also builds its reference dictionary from the training photos (once per run, kept in the
-run folder), retrieves R references for every crop (never from the crop's own photo: the
-hidden photos are never in the dictionary either) and refreshes the references' latents
-round(g_a(reference)) every REFRESH steps (no gradient flows through them).
+run folder; rebuilt when the registry's dictionary size changed), retrieves R references for
+every crop (never from the crop's own photo: the hidden photos are never in the dictionary
+either) and refreshes the references' latents round(g_a(reference)) every REFRESH steps (no
+gradient flows through them).
 
 With same_photo_refs, a training crop's references are instead cut from its own photo, outside
 the crop (the R nearest by retrieval feature among a grid of 256 px crops): references that
@@ -23,11 +24,11 @@ from ..models.state import load_matching
 from . import data
 from .loop import Run, train
 
-REFRESH = 100          # steps between re-encodings of the dictionary's 32 references (~4 s)
+REFRESH = 100          # steps between re-encodings of the dictionary's references
 GRID_REFRESH = 500     # the same with same-photo references, ~370 crops (~45 s on one thread:
                        # every 100 steps, it was a quarter of the run's time, all that a clc
-                       # step cost beyond its base's; scripts/clc_step_cost.py)
-DICTIONARY_CROPS = 2000    # random crops clustered into the dictionary
+                       # step cost beyond its base's; scripts/clc_step_cost.py). Those runs
+                       # re-encode the dictionary's references only to validate.
 
 
 def overlaps(a, b):
@@ -68,38 +69,40 @@ class References:
         self.clc = clc
         arch = model_arch(name, quality)
         path = Path(run_dir) / "dictionary.pt"
-        if path.exists():
-            self.d = torch.load(path, map_location="cpu", weights_only=True)
-        else:
+        self.d = torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
+        if self.d is None or len(self.d["centroids"]) != arch["entries"]:
             # seed 0 on every rank of a torchrun job: one dictionary, whatever the rank's data seed
-            self.d = clc.build_dictionary(images, arch["entries"], count=DICTIONARY_CROPS, seed=0)
+            self.d = clc.build_dictionary(images, arch["entries"], count=arch["dictionary_crops"], seed=0)
             if dist.is_main():
                 torch.save(self.d, path.with_suffix(".tmp"))
                 path.with_suffix(".tmp").replace(path)
+        self.stride = arch["ref_stride"]
         self.r = arch["R"]
         self.latents = None
         self.grids = [PhotoGrid(img, clc) for img in images] if same_photo else None
         self.every = GRID_REFRESH if same_photo else REFRESH
         self.refreshed_at = None
 
-    def refresh(self, model, grids=True):
-        """The references' latents from the current analysis (grids=False: the dictionary's only)."""
+    def refresh(self, model, grids=False):
+        """The latents of the dictionary's references (the codec's: every `stride`-th position),
+        or with grids, of the same-photo references (whole), from the current analysis."""
         was = model.training
         model.eval()
-        self.latents = self.clc.reference_latents(model, self.d["crops"]).float()
-        if grids and self.grids:
+        if grids:
             for g in self.grids:
                 g.latents = self.clc.reference_latents(model, g.crops).float()
+        else:
+            self.latents = self.clc.reference_latents(model, self.d["crops"], self.stride).float()
         model.train(was)
 
     def refresh_if_due(self, model, step):
         """Re-encode the training references at the first step and every `self.every` after."""
         if self.refreshed_at is None or step - self.refreshed_at >= self.every:
-            self.refresh(model)
+            self.refresh(model, grids=self.grids is not None)
             self.refreshed_at = step
 
     def for_batch(self, x, sources=None, boxes=None):
-        """B x R x M x 16 x 16 reference latents for crops x (B x 3 x H x W in [0, 1]); `sources`
+        """B x R x M x h x w reference latents for crops x (B x 3 x H x W in [0, 1]); `sources`
         and `boxes` (y, x, height, width): where the training crops were cut."""
         if self.grids is not None and sources is not None:
             return torch.stack([self.grids[s].references(xi, box, self.r)
@@ -192,7 +195,7 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
             return {}
         model.eval()
         if refs is not None:
-            refs.refresh(model, grids=False)
+            refs.refresh(model)
         psnrs, bpps = [], []
         for v in val:
             v = val_crop(v).to(device)
