@@ -1,11 +1,12 @@
 """Would a larger or sparser dictionary help a trained CLC? (an experiment for issue 7) One clc
-model, no retraining: its validation crops (512 px, centred, as in training; bpp estimated from
-the likelihoods) with references retrieved from dictionaries of other sizes, built the shipped
+model, no retraining: its validation crops (centred; 512 px as in training, or up to --val-crop;
+bpp estimated from the likelihoods) with references retrieved from dictionaries of other sizes, built the shipped
 way (k-means over random 256 px crops of the training photos, seed 0), each also with only
 every `stride`-th latent position of each reference kept (what a compact dictionary would ship:
 the conditioning reads the references' statistics, not their layout).
 
     python scripts/clc_dictionary_probe.py -q 3 --entries 32 1024 --crops 2000 6000 --strides 1 4
+    python scripts/clc_dictionary_probe.py -q 3 --entries 32 1024 --crops 2000 6000 --strides 4 --val-crop 1024
 """
 import argparse
 import tempfile
@@ -28,6 +29,8 @@ def main():
     ap.add_argument("--strides", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--data", default="../shared/data/images/train")
     ap.add_argument("--val", default="../shared/data/images/val")
+    ap.add_argument("--val-crop", type=int, default=512,
+                    help="side of the centred val crops (the largest square up to it)")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     if len(args.crops) != len(args.entries):
@@ -38,10 +41,11 @@ def main():
     load_matching(model, torch.load(path, map_location="cpu", weights_only=True))
     model.eval()
     train = data.load_images(args.data)
-    crops = [val_crop(v) for v in data.center_crops(data.load_images(args.val), 512)]
+    crops = [val_crop(v) for v in data.center_crops(data.load_images(args.val), args.val_crop)]
     with tempfile.TemporaryDirectory() as tmp:
         refs = References("clc", args.quality, train, tmp)
-    print(f"clc q{args.quality} ({path}), {len(crops)} val crops of 512 px\n")
+    sides = sorted({c.shape[-1] for c in crops})
+    print(f"clc q{args.quality} ({path}), {len(crops)} centred val crops of {sides} px\n")
     print("| entries | crops clustered | positions kept | PSNR dB | bpp (estimated) | s |\n|---|---|---|---|---|---|")
     for entries, count in zip(args.entries, args.crops):
         t = time.time()
