@@ -9,7 +9,6 @@ the conditioning reads the references' statistics, not their layout).
     python scripts/clc_dictionary_probe.py -q 3 --entries 32 1024 --crops 2000 6000 --strides 4 --val-crop 1024
 """
 import argparse
-import tempfile
 import time
 
 import torch
@@ -42,14 +41,14 @@ def main():
     model.eval()
     train = data.load_images(args.data)
     crops = [val_crop(v) for v in data.center_crops(data.load_images(args.val), args.val_crop)]
-    with tempfile.TemporaryDirectory() as tmp:
-        refs = References("clc", args.quality, train, tmp)
     sides = sorted({c.shape[-1] for c in crops})
     print(f"clc q{args.quality} ({path}), {len(crops)} centred val crops of {sides} px\n")
     print("| entries | crops clustered | positions kept | PSNR dB | bpp (estimated) | s |\n|---|---|---|---|---|---|")
     for entries, count in zip(args.entries, args.crops):
         t = time.time()
-        refs.d, refs.stride = clc.build_dictionary(train, entries, count=count, seed=0), 1
+        d = clc.build_dictionary(train, entries, count=count, seed=0)
+        refs = References("clc", args.quality, lambda: train, None, dictionary=d)
+        refs.stride = 1
         refs.refresh(model)
         full = refs.latents
         for stride in args.strides:

@@ -44,7 +44,7 @@ def main():
     model.eval()
     r = registry.model_arch("clc", args.quality)["R"]
     with tempfile.TemporaryDirectory() as tmp:
-        refs = References("clc", args.quality, data.load_images(args.data), tmp)
+        refs = References("clc", args.quality, lambda: data.load_images(args.data), tmp)
     refs.refresh(model)
 
     val_images = data.load_images(args.val)

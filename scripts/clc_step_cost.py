@@ -41,7 +41,7 @@ def main():
     torch.manual_seed(0)
     images = data.load_images(a.data)
     with tempfile.TemporaryDirectory() as run_dir:
-        refs = References("clc", a.quality, images, run_dir, same_photo=True)
+        refs = References("clc", a.quality, lambda: images, run_dir, same_photo=True)
         clc_model = build("clc", a.quality)
         t = time.perf_counter()
         refs.refresh(clc_model, grids=True)

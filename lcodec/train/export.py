@@ -163,7 +163,7 @@ def clc_fp16(name, quality, run_dir, data_dir):
     from ..models import clc, hyperprior
     from .hyperprior_train import References
     model, half = fp16_model(name, quality, run_dir)
-    refs = References(name, quality, data.load_images(data_dir), run_dir)
+    refs = References(name, quality, lambda: data.load_images(data_dir), run_dir)
     latents = clc.reference_latents(model, refs.d["crops"], refs.stride)
     return half, hyperprior.fit_z_tables(model), clc.dictionary_bytes(dict(refs.d, latents=latents))
 

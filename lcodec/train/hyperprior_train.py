@@ -62,26 +62,35 @@ class References:
     """CLC's dictionary during training: retrieval per crop and the references' latents (and
     with same_photo, each training photo's grid of references)."""
 
-    def __init__(self, name, quality, images, run_dir, same_photo=False):
-        from pathlib import Path
+    def __init__(self, name, quality, load_images, run_dir, same_photo=False, dictionary=None):
+        """load_images: a function giving the training photos, called only where they are needed
+        (a dictionary to build, same-photo grids); dictionary: one to use as it is (experiments:
+        run_dir unused), else the run folder's, built where it has none or one of another size."""
         from ..models import clc
-        from . import dist
         self.clc = clc
         arch = model_arch(name, quality)
-        path = Path(run_dir) / "dictionary.pt"
-        self.d = torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
-        if self.d is None or len(self.d["centroids"]) != arch["entries"]:
-            # seed 0 on every rank of a torchrun job: one dictionary, whatever the rank's data seed
-            self.d = clc.build_dictionary(images, arch["entries"], count=arch["dictionary_crops"], seed=0)
-            if dist.is_main():
-                torch.save(self.d, path.with_suffix(".tmp"))
-                path.with_suffix(".tmp").replace(path)
+        self.d = dictionary if dictionary is not None else self.run_dictionary(arch, load_images, run_dir)
         self.stride = arch["ref_stride"]
         self.r = arch["R"]
         self.latents = None
-        self.grids = [PhotoGrid(img, clc) for img in images] if same_photo else None
+        self.grids = [PhotoGrid(img, clc) for img in load_images()] if same_photo else None
         self.every = GRID_REFRESH if same_photo else REFRESH
         self.refreshed_at = None
+
+    def run_dictionary(self, arch, load_images, run_dir):
+        """The run folder's dictionary.pt, built and saved where it has none or one of a size
+        the registry no longer has."""
+        from pathlib import Path
+        from . import dist
+        path = Path(run_dir) / "dictionary.pt"
+        d = torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
+        if d is None or len(d["centroids"]) != arch["entries"]:
+            # seed 0 on every rank of a torchrun job: one dictionary, whatever the rank's data seed
+            d = self.clc.build_dictionary(load_images(), arch["entries"], count=arch["dictionary_crops"], seed=0)
+            if dist.is_main():
+                torch.save(d, path.with_suffix(".tmp"))
+                path.with_suffix(".tmp").replace(path)
+        return d
 
     def refresh(self, model, grids=False):
         """The latents of the dictionary's references (the codec's: every `stride`-th position),
@@ -178,7 +187,7 @@ def run(name, quality, data_dir, val_dir, minutes, resume, device, run_dir, batc
     main = [p for n, p in model.named_parameters() if not n.endswith("quantiles")]
     opt = torch.optim.Adam([{"params": main, "lr_scale": 1.0}, {"params": aux, "lr_scale": 10.0}], lr=lr)
     state = Run(run_dir, torch.nn.ModuleDict({"codec": model}), opt, resume)
-    refs = References(name, quality, images, run_dir, same_photo_refs) if is_clc else None
+    refs = References(name, quality, lambda: images, run_dir, same_photo_refs) if is_clc else None
     t0 = time.time()
 
     def step_fn(step, cur_lr):
