@@ -1,12 +1,14 @@
 """Would a larger or sparser dictionary help a trained CLC? (an experiment for issue 7) One clc
-model, no retraining: its validation crops (centred; 512 px as in training, or up to --val-crop;
-bpp estimated from the likelihoods) with references retrieved from dictionaries of other sizes, built the shipped
-way (k-means over random 256 px crops of the training photos, seed 0), each also with only
-every `stride`-th latent position of each reference kept (what a compact dictionary would ship:
-the conditioning reads the references' statistics, not their layout).
+model, no retraining: its validation crops (centred; 512 px as in training, or up to
+--val-crop; bpp estimated from the likelihoods) with references retrieved from dictionaries of
+other sizes, built the shipped way (k-means over random 256 px crops of the training photos,
+seed 0), each also with only every `stride`-th latent position of each reference kept (what a
+compact dictionary would ship: the conditioning reads the references' statistics, not their
+layout).
 
     python scripts/clc_dictionary_probe.py -q 3 --entries 32 1024 --crops 2000 6000 --strides 1 4
-    python scripts/clc_dictionary_probe.py -q 3 --entries 32 1024 --crops 2000 6000 --strides 4 --val-crop 1024
+    python scripts/clc_dictionary_probe.py -q 3 --entries 32 1024 --crops 2000 6000 --strides 4 \
+        --val-crop 1024
 """
 import argparse
 import time
@@ -43,19 +45,19 @@ def main():
     crops = [val_crop(v) for v in data.center_crops(data.load_images(args.val), args.val_crop)]
     sides = sorted({c.shape[-1] for c in crops})
     print(f"clc q{args.quality} ({path}), {len(crops)} centred val crops of {sides} px\n")
-    print("| entries | crops clustered | positions kept | PSNR dB | bpp (estimated) | s |\n|---|---|---|---|---|---|")
+    print("| entries | crops clustered | positions kept | PSNR dB | bpp (estimated) | s |")
+    print("|---|---|---|---|---|---|")
     for entries, count in zip(args.entries, args.crops):
         t = time.time()
         d = clc.build_dictionary(train, entries, count=count, seed=0)
         refs = References("clc", args.quality, lambda: train, None, dictionary=d)
-        refs.stride = 1
-        refs.refresh(model)
-        full = refs.latents
         for stride in args.strides:
-            refs.latents = full[..., ::stride, ::stride]
+            refs.stride = stride
+            refs.refresh(model)      # the references the crops retrieve are encoded on demand
             with torch.no_grad():
                 m = [val_metrics(model(v, refs.for_batch(v)), v) for v in crops]
-            print(f"| {entries} | {count} | {refs.latents.shape[-2]}^2 | {sum(p for p, _ in m) / len(m):.2f} "
+            side = len(range(0, clc.REF_SIZE // 16, stride))
+            print(f"| {entries} | {count} | {side}^2 | {sum(p for p, _ in m) / len(m):.2f} "
                   f"| {sum(b for _, b in m) / len(m):.4f} | {time.time() - t:.0f} |", flush=True)
 
 

@@ -1,7 +1,8 @@
 """Where a clc training step's time goes, against its base's (an experiment for issue 7): one
-re-encoding of the training references' latents (the same-photo grid crops: such runs re-encode
-the dictionary's references only to validate), then the mean time of batch-8 training steps of clc (retrieval of the same-photo
-references included) and of mbt2018-mean, untrained, at one quality.
+re-encoding of the training references' latents (the same-photo grid crops: such runs encode
+the dictionary's references only to validate), then the mean time of batch-8 training steps of
+clc (retrieval of the same-photo references included) and of mbt2018-mean, untrained, at one
+quality.
 
     python scripts/clc_step_cost.py -q 3 --threads 1
 

@@ -42,8 +42,8 @@ def main():
                     blob = lcodec.encode(x, model=model, quality=q, device="cpu")
                     bpp.append(8 * len(blob) / (x.shape[0] * x.shape[1]))
                     db.append(psnr(x, lcodec.decode(blob, device="cpu")))
-                print(f"| q{q} | {model} | {tile} | {np.mean(bpp):.4f} | {np.mean(db):.3f} | {time.time() - t:.0f} |",
-                      flush=True)
+                print(f"| q{q} | {model} | {tile} | {np.mean(bpp):.4f} | {np.mean(db):.3f} "
+                      f"| {time.time() - t:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -161,6 +161,34 @@ def test_training_references_are_re_encoded_on_their_schedule_and_after_a_resume
     assert GRID_REFRESH > REFRESH
 
 
+def test_dictionary_references_are_encoded_when_first_retrieved_after_each_refresh(photo, monkeypatch):
+    from lcodec.train.hyperprior_train import References
+    img = torch.from_numpy(photo.copy()).permute(2, 0, 1).contiguous()
+    d = clc.build_dictionary([img, img.flip(-1)], 6, dims=4, count=40, size=64)
+    encoded = []
+
+    def fake_latents(model, crops, stride=1):      # distinct per crop, and counts what is encoded
+        encoded.append(len(crops))
+        return crops[:, :2, ::16 * stride, ::16 * stride].to(torch.int16)
+    monkeypatch.setattr(clc, "reference_latents", fake_latents)
+    refs = References("clc", 1, lambda: pytest.fail("photos read"), None, dictionary=d)
+    refs.stride = 2
+    model = torch.nn.Linear(1, 1)
+    refs.refresh(model)
+    assert encoded == []                            # nothing before a batch asks
+    x = img[None, :, :128, :192].float() / 255
+    ids = clc.nearest(clc.project(clc.retrieval_features(x), d), d["centroids"], refs.r)
+    got = refs.for_batch(x)
+    want = d["crops"][ids.flatten()][:, :2, ::32, ::32].float()
+    assert torch.equal(got, want.reshape(got.shape)) and len(ids.unique()) == refs.r == 2
+    assert encoded == [2]                           # only the retrieved ones
+    refs.for_batch(x)
+    assert encoded == [2]                           # the same ids again: nothing re-encoded
+    refs.refresh(model)
+    refs.for_batch(x)
+    assert encoded == [2, 2]                        # after a refresh, encoded anew
+
+
 @pytest.mark.parametrize("same_photo_refs", [False, True])
 def test_train_a_few_steps_then_export_with_a_dictionary(tmp_path, photo, monkeypatch, same_photo_refs):
     from lcodec.models import registry

@@ -158,8 +158,8 @@ def mgm_fp16(name, quality, run_dir, data_dir):
 
 def clc_fp16(name, quality, run_dir, data_dir):
     """CLC's last checkpoint rounded to fp16, its frozen z tables, and its dictionary (bytes:
-    the run's, or built anew where the registry's dictionary size changed) with the
-    reference latents of exactly those fp16 weights."""
+    the run's, or built anew and saved in the run folder where the registry's dictionary size
+    changed) with the reference latents of exactly those fp16 weights."""
     from ..models import clc, hyperprior
     from .hyperprior_train import References
     model, half = fp16_model(name, quality, run_dir)

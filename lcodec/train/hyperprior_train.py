@@ -6,8 +6,8 @@ that the coder offsets z by.
 CLC also builds its reference dictionary from the training photos (once per run, kept in the
 run folder; rebuilt when the registry's dictionary size changed), retrieves R references for
 every crop (never from the crop's own photo: the hidden photos are never in the dictionary
-either) and refreshes the references' latents round(g_a(reference)) every REFRESH steps (no
-gradient flows through them).
+either) and refreshes the references' latents round(g_a(reference)) every REFRESH steps (each
+encoded when a batch first retrieves it after the refresh; no gradient flows through them).
 
 With same_photo_refs, a training crop's references are instead cut from its own photo, outside
 the crop (the R nearest by retrieval feature among a grid of 256 px crops): references that
@@ -86,23 +86,42 @@ class References:
         d = torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
         if d is None or len(d["centroids"]) != arch["entries"]:
             # seed 0 on every rank of a torchrun job: one dictionary, whatever the rank's data seed
-            d = self.clc.build_dictionary(load_images(), arch["entries"], count=arch["dictionary_crops"], seed=0)
+            d = self.clc.build_dictionary(load_images(), arch["entries"], count=arch["dictionary_crops"],
+                                          seed=0)
             if dist.is_main():
                 torch.save(d, path.with_suffix(".tmp"))
                 path.with_suffix(".tmp").replace(path)
         return d
 
     def refresh(self, model, grids=False):
-        """The latents of the dictionary's references (the codec's: every `stride`-th position),
-        or with grids, of the same-photo references (whole), from the current analysis."""
-        was = model.training
-        model.eval()
+        """Re-encode, with the current analysis, the same-photo references (grids: whole) or the
+        dictionary's references (the codec's every `stride`-th position). The dictionary's are
+        encoded on demand, the first time a batch retrieves them after the refresh: validation
+        reads a few of 1,024 (re-encoding all took ~2 minutes on one thread)."""
         if grids:
+            was = model.training
+            model.eval()
             for g in self.grids:
                 g.latents = self.clc.reference_latents(model, g.crops).float()
+            model.train(was)
         else:
-            self.latents = self.clc.reference_latents(model, self.d["crops"], self.stride).float()
-        model.train(was)
+            self.model, self.latents = model, None
+            self.encoded = torch.zeros(len(self.d["crops"]), dtype=torch.bool)
+
+    def latents_of(self, ids):
+        """The dictionary references' latents for ids (any shape), encoding those not yet
+        encoded since the last refresh."""
+        missing = ids.unique()
+        missing = missing[~self.encoded[missing]]
+        if len(missing):
+            was = self.model.training
+            self.model.eval()
+            new = self.clc.reference_latents(self.model, self.d["crops"][missing], self.stride).float()
+            self.model.train(was)
+            if self.latents is None:
+                self.latents = torch.zeros((len(self.encoded),) + new.shape[1:])
+            self.latents[missing], self.encoded[missing] = new, True
+        return self.latents[ids]
 
     def refresh_if_due(self, model, step):
         """Re-encode the training references at the first step and every `self.every` after."""
@@ -121,7 +140,7 @@ class References:
         if sources is not None:
             exclude = torch.tensor(sources)[:, None] == self.d["source"][None, :]
         ids = self.clc.nearest(p, self.d["centroids"], self.r, exclude)
-        return self.latents[ids].to(x.device)
+        return self.latents_of(ids).to(x.device)
 
 
 def bits(likelihoods):
