@@ -14,11 +14,8 @@ import torch
 
 import lcodec
 from lcodec import api
+from lcodec.bench.metrics import psnr
 from lcodec.io.images import read_image
-
-
-def psnr(x, y):
-    return 10 * np.log10(255 ** 2 / np.mean((x.astype(np.float64) - y) ** 2))
 
 
 def main():
