@@ -16,9 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-
-def psnr(a, b):
-    return 10 * np.log10(1.0 / float(np.mean((a - b) ** 2)))
+from lcodec.bench.metrics import psnr
 
 
 def main():
@@ -48,7 +46,7 @@ def main():
             q1, q2 = model.code_vectors(*model.quantize(f1, f2))
             p1 = model.up2(q2)
             inputs = {"q": p1 + q1, "half": p1 + q1 + 0.5 * (f1 - p1 - q1), "exact": f1}
-            row = {k: psnr(model.g_s(model.up1(v)).clamp(0, 1).numpy(), x.numpy()) for k, v in inputs.items()}
+            row = {k: psnr(255 * x.numpy(), 255 * model.g_s(model.up1(v)).clamp(0, 1).numpy()) for k, v in inputs.items()}
         rows.append(row)
         print(f"{path.name:24s} " + "  ".join(f"{k} {v:6.2f}" for k, v in row.items()) + " dB")
     mean = {k: sum(r[k] for r in rows) / len(rows) for k in rows[0]}

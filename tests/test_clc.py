@@ -211,10 +211,15 @@ def test_train_a_few_steps_then_export_with_a_dictionary(tmp_path, photo, monkey
     monkeypatch.setitem(registry.MODELS, "clc", dict(small, arch=dict(small["arch"], entries=5)))
     d5 = clc.load_dictionary_bytes(export.shipped_state("clc", 1, tmp_path / "run", tmp_path)[2])
     assert d5["latents"].shape == (5, 24, 2, 2)
+    # the same size built from another number of crops: built anew too, not kept for its size
+    monkeypatch.setitem(registry.MODELS, "clc", dict(small, arch=dict(small["arch"], entries=5, dictionary_crops=31)))
+    d31 = clc.load_dictionary_bytes(export.shipped_state("clc", 1, tmp_path / "run", tmp_path)[2])
+    saved = torch.load(tmp_path / "run" / "dictionary.pt", weights_only=True)
+    assert saved["params"]["count"] == 31 and not torch.equal(d31["centroids"], d5["centroids"])
     # now the run's dictionary matches: the export reuses it and reads no training photo
     monkeypatch.setattr(export.data, "load_images", lambda path: pytest.fail("training photos read"))
     again = clc.load_dictionary_bytes(export.shipped_state("clc", 1, tmp_path / "run", tmp_path)[2])
-    assert torch.equal(again["centroids"], d5["centroids"])
+    assert torch.equal(again["centroids"], d31["centroids"])
 
 
 def test_installed_clc_files_name_their_dictionary_and_refuse_another(crop):

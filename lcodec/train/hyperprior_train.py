@@ -78,16 +78,19 @@ class References:
         self.refreshed_at = None
 
     def run_dictionary(self, arch, load_images, run_dir):
-        """The run folder's dictionary.pt, built and saved where it has none or one of a size
-        the registry no longer has."""
+        """The run folder's dictionary.pt, built and saved where it has none or one built with
+        other parameters (entries, crops, crop size, seed) than the registry's now."""
         from pathlib import Path
         from . import dist
         path = Path(run_dir) / "dictionary.pt"
+        # seed 0 on every rank of a torchrun job: one dictionary, whatever the rank's data seed
+        params = {"entries": arch["entries"], "count": arch["dictionary_crops"], "size": self.clc.REF_SIZE,
+                  "seed": 0}
         d = torch.load(path, map_location="cpu", weights_only=True) if path.exists() else None
-        if d is None or len(d["centroids"]) != arch["entries"]:
-            # seed 0 on every rank of a torchrun job: one dictionary, whatever the rank's data seed
-            d = self.clc.build_dictionary(load_images(), arch["entries"], count=arch["dictionary_crops"],
-                                          seed=0)
+        if d is None or d.get("params") != params:
+            d = self.clc.build_dictionary(load_images(), params["entries"], count=params["count"],
+                                          size=params["size"], seed=params["seed"])
+            d["params"] = params
             if dist.is_main():
                 torch.save(d, path.with_suffix(".tmp"))
                 path.with_suffix(".tmp").replace(path)
