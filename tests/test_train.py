@@ -25,6 +25,16 @@ def test_train_a_few_steps_then_resume(tmp_path, photo, quality):
     assert state2.step > first
     lines = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert len(lines) == 2 and np.isfinite(lines[-1]["val_psnr"])
+    # an export-only call (no minutes) on other threads leaves the checkpoint, and the training's
+    # thread count the ledger records from it, as trained
+    before = (run_dir / "last.pt").read_bytes()
+    torch.set_num_threads(2)
+    try:
+        _, state3 = walloc_train.run("walloc-rgb", quality, tmp_path, tmp_path, minutes=0, resume=True,
+                                     device="cpu", run_dir=run_dir, batch=2, crop=32, val_every=10**6)
+    finally:
+        torch.set_num_threads(1)
+    assert state3.step == state2.step and (run_dir / "last.pt").read_bytes() == before
 
 
 def test_device_script_trains_exports_and_checks_on_cpu(tmp_path, photo):

@@ -101,7 +101,8 @@ def train(run, step_fn, validate, minutes, peak_lr, steps_per_minute_guess, warm
             rec = validate()
             run.log(" ".join(f"{k}={v:.4g}" for k, v in rec.items()), rec)
     bar.close()
-    run.save()
+    if run.step > first_step or not run.ckpt.exists():   # an export-only call leaves the
+        run.save()                                       # checkpoint (and its threads) as trained
     rec = validate() if main else {}
     run.log("final " + " ".join(f"{k}={v:.4g}" for k, v in rec.items()), rec)
     if dist.is_initialized():   # the evidence that data parallelism kept the ranks identical
