@@ -75,7 +75,18 @@ def nearest(projected, centroids, r, exclude=None):
 def build_dictionary(images, entries, dims=16, count=2000, size=None, seed=0):
     """The offline dictionary from a list of 3 x H x W uint8 photos: {'feat_mean', 'feat_std',
     'pca', 'centroids' (float64), 'crops' (entries x 3 x size x size uint8), 'source' (photo
-    index of each reference)}."""
+    index of each reference)}. Built on one torch thread: LAPACK's SVD rounds differently with
+    more, and at 1,024 entries that changed 57 of the references, so a seed would not name one
+    dictionary."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _build_dictionary(images, entries, dims, count, size, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _build_dictionary(images, entries, dims, count, size, seed):
     from scipy.cluster.vq import kmeans2
     size = size or REF_SIZE
     rng = np.random.default_rng(seed)
